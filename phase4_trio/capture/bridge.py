@@ -1,0 +1,149 @@
+"""The one door from an audio thread into Trio.
+
+Every source (PortAudio's callback thread or a synthetic source's thread) calls
+:meth:`CaptureBridge.push`. It copies the block into a preallocated ring slot and schedules
+delivery with :meth:`trio.lowlevel.TrioToken.run_sync_soon`, which only appends to a queue:
+the audio thread never waits for Trio. On the Trio side the block is offered to the
+processor with ``send_nowait``; when that channel is full the block is dropped and counted.
+
+Taps (the WAV recorder) are fed inside :meth:`push` itself, before any point where a block
+can be dropped, so they see every block even when Trio is stalled.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Protocol
+
+import attrs
+import numpy as np
+import trio
+
+from ..pipeline.messages import Block, FloatArray
+
+INPUT_OVERFLOW = 1 << 0
+INPUT_UNDERFLOW = 1 << 1
+
+
+class CaptureTap(Protocol):
+    """Receives every captured block in the capture thread; must copy and return at once."""
+
+    def write(self, block: FloatArray) -> None: ...
+
+
+@attrs.define
+class BridgeStats:
+    """Counters kept by the bridge; ``captured == queued + ring_full + queue_full + late``."""
+
+    captured: int = 0
+    queued: int = 0
+    ring_full: int = 0
+    queue_full: int = 0
+    late: int = 0
+    overflows: int = 0
+    underflows: int = 0
+    tap_errors: int = 0
+    callback_seconds: deque[float] = attrs.field(factory=lambda: deque(maxlen=4096))
+
+
+class CaptureBridge:
+    """Moves blocks from any thread into a bounded Trio channel without ever blocking."""
+
+    def __init__(
+        self,
+        *,
+        block_size: int,
+        channels: int,
+        slots: int,
+        send_channel: trio.MemorySendChannel[Block],
+        token: trio.lowlevel.TrioToken,
+    ) -> None:
+        self.block_size = block_size
+        self.channels = channels
+        self.slots = slots
+        self.stats = BridgeStats()
+        self._ring = np.zeros((slots, block_size, channels), dtype=np.float32)
+        self._free: deque[int] = deque(range(slots))
+        self._send = send_channel
+        self._token = token
+        self._taps: list[CaptureTap] = []
+        self._closed = False
+
+    def add_tap(self, tap: CaptureTap) -> None:
+        self._taps.append(tap)
+
+    def remove_tap(self, tap: CaptureTap) -> None:
+        if tap in self._taps:
+            self._taps.remove(tap)
+
+    def close(self) -> None:
+        """After this, :meth:`push` returns at once; called when shutdown starts."""
+        self._closed = True
+
+    def push(self, block: np.ndarray, capture_time: float, status: int = 0) -> None:
+        """Called from the audio thread. Never blocks, never raises."""
+        if self._closed:
+            return
+        started = time.perf_counter()
+        stats = self.stats
+        try:
+            stats.captured += 1
+            if status:
+                stats.overflows += bool(status & INPUT_OVERFLOW)
+                stats.underflows += bool(status & INPUT_UNDERFLOW)
+            for tap in self._taps:
+                try:
+                    tap.write(block)
+                except Exception:
+                    stats.tap_errors += 1
+            try:
+                slot = self._free.popleft()
+            except IndexError:
+                stats.ring_full += 1
+                return
+            target = self._ring[slot]
+            frames = min(len(block), self.block_size)
+            if block.dtype == np.int32:
+                np.multiply(block[:frames], 1.0 / 2147483648.0, out=target[:frames], casting="unsafe")
+            else:
+                target[:frames] = block[:frames]
+            if frames < self.block_size:
+                target[frames:] = 0.0
+            index = stats.captured - 1
+            try:
+                self._token.run_sync_soon(self._deliver, index, slot, capture_time, status)
+            except trio.RunFinishedError:
+                self._closed = True
+                self._free.append(slot)
+                stats.late += 1
+        except Exception:
+            stats.late += 1
+        finally:
+            stats.callback_seconds.append(time.perf_counter() - started)
+
+    def _deliver(self, index: int, slot: int, capture_time: float, status: int) -> None:
+        """Runs in Trio's thread."""
+        block = Block(index, slot, self._ring[slot], capture_time, status)
+        try:
+            self._send.send_nowait(block)
+        except trio.WouldBlock:
+            self.stats.queue_full += 1
+            self._free.append(slot)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            self.stats.late += 1
+            self._free.append(slot)
+        else:
+            self.stats.queued += 1
+
+    def release(self, block: Block) -> None:
+        """Give a block's ring slot back; the processor calls this once it has copied the data."""
+        self._free.append(block.slot)
+
+    def busy_slots(self) -> int:
+        """Slots holding blocks not yet released; an unpaced source uses it as back-pressure."""
+        return self.slots - len(self._free)
+
+    @property
+    def dropped(self) -> int:
+        return self.stats.ring_full + self.stats.queue_full + self.stats.late

@@ -1,0 +1,131 @@
+"""Synthetic sources: a tone, white noise, a looped WAV file.
+
+Each runs in its own thread and enters through the same :class:`CaptureBridge` as the
+device, so the whole pipeline is exercised exactly as with a microphone. Pacing is against
+absolute deadlines (``start + n * period``), so a late wake-up shortens the next sleep
+instead of accumulating lag over minutes.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Protocol
+
+import numpy as np
+import trio
+
+from ..pipeline.messages import FloatArray
+from .bridge import CaptureBridge
+from .wavfile import WavData
+
+
+class BlockGenerator(Protocol):
+    """Fills a preallocated ``(frames, channels)`` buffer with the next block."""
+
+    sample_rate: int
+    channels: int
+
+    def fill(self, out: FloatArray) -> None: ...
+
+
+class ToneGenerator:
+    """A phase-continuous sine; the phase is kept in float64 so it never drifts audibly."""
+
+    def __init__(self, frequency: float, amplitude: float, sample_rate: int, channels: int) -> None:
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self._step = 2.0 * math.pi * frequency / sample_rate
+        self._amplitude = amplitude
+        self._phase = 0.0
+        self._ramp: np.ndarray | None = None
+
+    def fill(self, out: FloatArray) -> None:
+        frames = len(out)
+        if self._ramp is None or len(self._ramp) != frames:
+            self._ramp = np.arange(frames, dtype=np.float64) * self._step
+        wave = np.sin(self._ramp + self._phase) * self._amplitude
+        out[:] = wave[:, None]
+        self._phase = (self._phase + frames * self._step) % (2.0 * math.pi)
+
+
+class NoiseGenerator:
+    """Uniform white noise at half scale, seeded so runs are reproducible."""
+
+    def __init__(self, sample_rate: int, channels: int, seed: int = 4) -> None:
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self._rng = np.random.default_rng(seed)
+
+    def fill(self, out: FloatArray) -> None:
+        self._rng.random(out.shape, dtype=np.float32, out=out)
+        out -= 0.5
+
+
+class WavGenerator:
+    """Loops a decoded WAV file block by block, wrapping around at the end."""
+
+    def __init__(self, wav: WavData) -> None:
+        self.sample_rate = wav.sample_rate
+        self.channels = wav.channels
+        self._frames = wav.frames
+        self._position = 0
+
+    def fill(self, out: FloatArray) -> None:
+        needed = len(out)
+        written = 0
+        total = len(self._frames)
+        while written < needed:
+            take = min(needed - written, total - self._position)
+            out[written : written + take] = self._frames[self._position : self._position + take]
+            written += take
+            self._position = (self._position + take) % total
+
+
+class SyntheticSource:
+    """Runs a generator in a thread, paced in real time (or as fast as the bridge takes it)."""
+
+    def __init__(self, generator: BlockGenerator, block_size: int, *, paced: bool = True) -> None:
+        self.generator = generator
+        self.block_size = block_size
+        self.paced = paced
+        self.sample_rate = generator.sample_rate
+        self.channels = generator.channels
+        self.description = type(generator).__name__.removesuffix("Generator").lower()
+
+    async def run(
+        self, bridge: CaptureBridge, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=self._loop, args=(bridge, stop), name=f"phase4-{self.description}", daemon=True
+        )
+        thread.start()
+        task_status.started()
+        try:
+            await trio.sleep_forever()
+        finally:
+            stop.set()
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(thread.join, 2.0)
+
+    def _loop(self, bridge: CaptureBridge, stop: threading.Event) -> None:
+        buffer = np.zeros((self.block_size, self.channels), dtype=np.float32)
+        period = self.block_size / self.sample_rate
+        start = time.monotonic()
+        produced = 0
+        while not stop.is_set():
+            if self.paced:
+                delay = start + produced * period - time.monotonic()
+                if delay > 0:
+                    stop.wait(delay)
+                    continue
+                if delay < -1.0:  # a stall of over a second: resynchronise, don't burst
+                    start -= delay
+            elif bridge.busy_slots() > bridge.slots // 2:
+                stop.wait(0.0002)
+                continue
+            self.generator.fill(buffer)
+            bridge.push(buffer, time.time())
+            produced += 1

@@ -1,0 +1,501 @@
+"""The engine's configuration: frozen attrs classes, one cattrs converter, layered sources.
+
+Precedence is defaults < config file < ``PHASE4_<SECTION>__<KEY>`` environment < CLI flags.
+Every layer is merged as plain data first and structured once at the end, so a problem is
+reported with its dotted key no matter which layer introduced it, and all problems are
+reported together rather than one per run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeAlias, get_args
+
+import attrs
+import cattrs
+import yaml
+
+from .errors import ConfigError
+
+WINDOW_NAMES = (
+    "bartletthann",
+    "blackman",
+    "blackmannuttall",
+    "hann",
+    "hamming",
+    "lanczos",
+    "nuttall",
+)
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+SampleFormat: TypeAlias = Literal["float32", "int32"]
+RecordFormat: TypeAlias = Literal["pcm16", "float32"]
+ENV_PREFIX = "PHASE4_"
+
+
+# ---------------------------------------------------------------- value types
+
+
+@attrs.frozen
+class Address:
+    """A ``host:port`` pair; IPv6 hosts are written in brackets (``[::1]:8889``)."""
+
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str) -> Address:
+        match = re.fullmatch(r"\[(?P<v6>[0-9A-Fa-f:.]+)\]:(?P<p1>\d+)|(?P<host>[^:\[\]]*):(?P<p2>\d+)", text)
+        if match is None:
+            raise ValueError(f"expected HOST:PORT (e.g. 127.0.0.1:8889), got {text!r}")
+        host = match["v6"] if match["v6"] is not None else match["host"]
+        port = int(match["p1"] or match["p2"])
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port {port} is outside 0-65535")
+        return cls(host or "0.0.0.0", port)
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@attrs.frozen
+class Duration:
+    """A positive time span written as ``33.33ms``, ``2s``, ``500us`` (a bare number is seconds)."""
+
+    milliseconds: float
+
+    _UNITS = {"us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+    @classmethod
+    def parse(cls, value: object) -> Duration:
+        if isinstance(value, bool):
+            raise ValueError(f"expected a duration like '33.33ms', got {value!r}")
+        if isinstance(value, int | float):
+            ms = float(value) * 1e3
+        elif isinstance(value, str):
+            match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*(us|µs|ms|s|m)\s*", value)
+            if match is None:
+                raise ValueError(f"expected a duration like '33.33ms' or '2s', got {value!r}")
+            ms = float(match[1]) * cls._UNITS[match[2]]
+        else:
+            raise ValueError(f"expected a duration like '33.33ms', got {value!r}")
+        if not math.isfinite(ms) or ms <= 0:
+            raise ValueError(f"must be a positive duration, got {value!r}")
+        return cls(ms)
+
+    @property
+    def seconds(self) -> float:
+        return self.milliseconds / 1e3
+
+    def __str__(self) -> str:
+        return f"{self.milliseconds!r}ms"
+
+
+@attrs.frozen
+class DeviceSource:
+    """Capture from a sounddevice/PortAudio input stream."""
+
+    def __str__(self) -> str:
+        return "device"
+
+
+@attrs.frozen
+class ToneSource:
+    """A sine wave, for machines without a microphone and for calibration."""
+
+    frequency: float
+    amplitude: float = 0.5
+
+    def __str__(self) -> str:
+        return f"tone:{self.frequency!r}:{self.amplitude!r}"
+
+
+@attrs.frozen
+class NoiseSource:
+    """Uniform white noise at half scale."""
+
+    def __str__(self) -> str:
+        return "noise"
+
+
+@attrs.frozen
+class WavSource:
+    """A WAV file, looped forever."""
+
+    path: str
+
+    def __str__(self) -> str:
+        return f"wav:{self.path}"
+
+
+Source: TypeAlias = DeviceSource | ToneSource | NoiseSource | WavSource
+
+
+def parse_source(text: str) -> Source:
+    """Parse ``device``, ``tone:HZ[:AMP]``, ``noise`` or ``wav:PATH``."""
+    kind, _, rest = text.partition(":")
+    kind = kind.strip().lower()
+    if kind == "device" and not rest:
+        return DeviceSource()
+    if kind == "noise" and not rest:
+        return NoiseSource()
+    if kind == "wav":
+        if not rest:
+            raise ValueError("wav source needs a path: wav:PATH")
+        return WavSource(rest)
+    if kind == "tone":
+        parts = rest.split(":") if rest else []
+        if not 1 <= len(parts) <= 2:
+            raise ValueError(f"expected tone:HZ[:AMP], got {text!r}")
+        try:
+            numbers = [float(p) for p in parts]
+        except ValueError:
+            raise ValueError(f"expected tone:HZ[:AMP] with numbers, got {text!r}") from None
+        frequency = numbers[0]
+        amplitude = numbers[1] if len(numbers) == 2 else 0.5
+        if not (math.isfinite(frequency) and frequency > 0):
+            raise ValueError(f"tone frequency must be positive, got {parts[0]!r}")
+        if not 0 <= amplitude <= 1:
+            raise ValueError(f"tone amplitude must be within 0-1, got {parts[1]!r}")
+        return ToneSource(frequency, amplitude)
+    raise ValueError(f"unknown source {text!r}; expected device, tone:HZ[:AMP], noise or wav:PATH")
+
+
+# ---------------------------------------------------------------- validators
+
+
+def _positive(_inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"must be positive, got {value!r}")
+
+
+def _at_least(minimum: int) -> Callable[[object, attrs.Attribute[Any], int], None]:
+    def check(_inst: object, _attribute: attrs.Attribute[Any], value: int) -> None:
+        if value < minimum:
+            raise ValueError(f"must be at least {minimum}, got {value!r}")
+
+    return check
+
+
+def _between(low: float, high: float) -> Callable[[object, attrs.Attribute[Any], float], None]:
+    def check(_inst: object, _attribute: attrs.Attribute[Any], value: float) -> None:
+        if not low <= value <= high:
+            raise ValueError(f"must be within {low:g}-{high:g}, got {value!r}")
+
+    return check
+
+
+def _power_of_two(_inst: object, _attribute: attrs.Attribute[Any], value: int) -> None:
+    if value < 16 or value > 65536 or value & (value - 1):
+        raise ValueError(f"must be a power of two between 16 and 65536, got {value!r}")
+
+
+def _one_of(choices: Iterable[str]) -> Callable[[object, attrs.Attribute[Any], str], None]:
+    allowed = tuple(choices)
+
+    def check(_inst: object, _attribute: attrs.Attribute[Any], value: str) -> None:
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}; got {value!r}")
+
+    return check
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+def _ws_path(_inst: object, _attribute: attrs.Attribute[Any], value: str) -> None:
+    if not value.startswith("/") or any(c.isspace() for c in value) or "?" in value:
+        raise ValueError(f"must be an absolute URL path like '/ws', got {value!r}")
+
+
+def _origins(_inst: object, _attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    for origin in value:
+        if not re.fullmatch(r"https?://[^/\s]+", origin):
+            raise ValueError(f"origins look like 'http://host[:port]', got {origin!r}")
+
+
+# ---------------------------------------------------------------- sections
+
+
+@attrs.frozen
+class InputConfig:
+    source: Source = attrs.field(factory=DeviceSource)
+    device: int | str = -1
+    channels: int = attrs.field(default=1, validator=_between(1, 64))
+    sample_rate: int = attrs.field(default=44100, validator=_between(4000, 384000))
+    buffer_size: int = attrs.field(default=256, validator=_power_of_two)
+    low_latency: bool = True
+    sample_format: SampleFormat = "float32"
+
+
+@attrs.frozen
+class DspConfig:
+    enabled: bool = True
+    fft_window: str = attrs.field(default="hann", converter=_lower, validator=_one_of(WINDOW_NAMES))
+
+
+@attrs.frozen
+class TransportConfig:
+    websocket_enabled: bool = True
+    websocket_address: Address = Address("127.0.0.1", 8889)
+    websocket_path: str = attrs.field(default="/ws", validator=_ws_path)
+    udp_enabled: bool = False
+    udp_send_address: Address = Address("127.0.0.1", 8888)
+    udp_send_interval: Duration = Duration(33.33)
+    allowed_origins: tuple[str, ...] = attrs.field(default=(), validator=_origins)
+    allow_any_origin: bool = False
+    max_clients: int = attrs.field(default=512, validator=_at_least(1))
+    client_queue: int = attrs.field(default=4, validator=_at_least(1))
+    max_message_size: int = attrs.field(default=4096, validator=_at_least(125))
+    handshake_timeout: Duration = Duration(5000.0)
+
+
+@attrs.frozen
+class PipelineConfig:
+    ring_slots: int = attrs.field(default=256, validator=_at_least(4))
+    capture_queue: int = attrs.field(default=64, validator=_at_least(1))
+    endpoint_queue: int = attrs.field(default=16, validator=_at_least(1))
+
+
+@attrs.frozen
+class RecordConfig:
+    path: str = ""
+    format: RecordFormat = "pcm16"
+    fifo_seconds: float = attrs.field(default=10.0, validator=_between(0.5, 600))
+    force: bool = False
+
+
+@attrs.frozen
+class Config:
+    log_level: str = attrs.field(default="info", converter=_lower, validator=_one_of(LOG_LEVELS))
+    input: InputConfig = InputConfig()
+    dsp: DspConfig = DspConfig()
+    transport: TransportConfig = TransportConfig()
+    pipeline: PipelineConfig = PipelineConfig()
+    record: RecordConfig = RecordConfig()
+
+
+_SECTIONS = (InputConfig, DspConfig, TransportConfig, PipelineConfig, RecordConfig)
+
+
+# ---------------------------------------------------------------- the converter
+
+
+def _strict_int(value: object, _type: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected a whole number, got {value!r}")
+    return value
+
+
+def _strict_float(value: object, _type: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return float(value)
+
+
+def _strict_bool(value: object, _type: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _strict_str(value: object, _type: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    return value
+
+
+def _device(value: object, _type: object) -> int | str:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"expected a device index or a name substring, got {value!r}")
+    if isinstance(value, str):
+        stripped = value.strip()
+        if re.fullmatch(r"-?\d+", stripped):
+            return int(stripped)
+        if not stripped:
+            raise ValueError("device name must not be empty (use -1 for the default input)")
+        return stripped
+    if value < -1:
+        raise ValueError(f"device index must be -1 (default) or a valid index, got {value}")
+    return value
+
+
+def _literal(value: object, type_: Any) -> str:
+    choices = get_args(type_)
+    if not isinstance(value, str) or value.lower() not in choices:
+        raise ValueError(f"must be one of {', '.join(choices)}; got {value!r}")
+    return value.lower()
+
+
+def _origin_list(value: object, _type: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"expected a list of origins, got {value!r}")
+    return tuple(v.rstrip("/") for v in value)
+
+
+def _from_text(parse: Callable[[str], Any]) -> Callable[[object, object], Any]:
+    def structure(value: object, _type: object) -> Any:
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string, got {value!r}")
+        return parse(value)
+
+    return structure
+
+
+def make_converter() -> cattrs.Converter:
+    """The one converter: strict scalars, text forms for addresses, durations and sources."""
+    converter = cattrs.Converter()
+    converter.register_structure_hook(int, _strict_int)
+    converter.register_structure_hook(float, _strict_float)
+    converter.register_structure_hook(bool, _strict_bool)
+    converter.register_structure_hook(str, _strict_str)
+    converter.register_structure_hook(int | str, _device)
+    converter.register_structure_hook(Source, _from_text(parse_source))
+    converter.register_structure_hook(Address, _from_text(Address.parse))
+    converter.register_structure_hook(Duration, lambda v, _t: Duration.parse(v))
+    converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _origin_list)
+    converter.register_structure_hook_func(lambda t: t in (SampleFormat, RecordFormat), _literal)
+    for text_type in (Address, Duration, DeviceSource, ToneSource, NoiseSource, WavSource):
+        converter.register_unstructure_hook(text_type, str)
+    converter.register_unstructure_hook(Source, str)
+    converter.register_unstructure_hook_func(lambda t: t == tuple[str, ...], list)
+    return converter
+
+
+CONVERTER = make_converter()
+
+
+def _structure_class(data: object, cls: type[Any], path: str, problems: list[tuple[str, str]]) -> Any:
+    """Structure one attrs class, collecting every problem under its dotted key."""
+    if not isinstance(data, Mapping):
+        problems.append((path or "<root>", f"expected a mapping, got {data!r}"))
+        return None
+    fields = attrs.fields_dict(cls)
+    for key in data:
+        if key not in fields:
+            problems.append((f"{path}.{key}" if path else str(key), "unknown key"))
+    values: dict[str, Any] = {}
+    broken = False
+    for name, field in fields.items():
+        if name not in data:
+            continue
+        dotted = f"{path}.{name}" if path else name
+        raw = data[name]
+        try:
+            if field.type in _SECTIONS:
+                value = _structure_class(raw, field.type, dotted, problems)
+                broken |= value is None
+            else:
+                value = CONVERTER.structure(raw, field.type)
+                if field.converter is not None:
+                    value = field.converter(value)
+                if field.validator is not None:
+                    field.validator(None, field, value)
+        except (ValueError, TypeError, cattrs.BaseValidationError) as error:
+            problems.append((dotted, _one_line(error)))
+            broken = True
+            continue
+        values[name] = value
+    if broken:
+        return None
+    return cls(**values)
+
+
+def _one_line(error: BaseException) -> str:
+    if isinstance(error, cattrs.BaseValidationError) and error.exceptions:
+        return _one_line(error.exceptions[0])
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def structure_config(data: object) -> Config:
+    """Turn plain data into a :class:`Config`, or raise :class:`ConfigError` listing all problems."""
+    problems: list[tuple[str, str]] = []
+    config = _structure_class(data, Config, "", problems)
+    if problems or config is None:
+        raise ConfigError(problems)
+    assert isinstance(config, Config)
+    return config
+
+
+def unstructure_config(config: Config) -> dict[str, Any]:
+    result: dict[str, Any] = CONVERTER.unstructure(config)
+    return result
+
+
+def dump_yaml(config: Config) -> str:
+    return yaml.safe_dump(unstructure_config(config), sort_keys=False, allow_unicode=True)
+
+
+# ---------------------------------------------------------------- layers
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a YAML file; an empty file is an empty mapping."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        raise ConfigError([(str(path), f"cannot read config file: {error.strerror or error}")]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or "invalid YAML"
+        raise ConfigError([(str(path), f"{problem}{where}")]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError([(str(path), "the top level must be a mapping of sections")])
+    return data
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """``PHASE4_INPUT__SAMPLE_RATE=48000`` becomes ``{"input": {"sample_rate": 48000}}``."""
+    result: dict[str, Any] = {}
+    for name, text in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        keys = [k.lower() for k in name[len(ENV_PREFIX) :].split("__")]
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            value = text
+        node = result
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = value
+    return result
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Defaults < file < environment < overrides (CLI flags), structured once."""
+    data = unstructure_config(Config())
+    if path is not None:
+        data = deep_merge(data, read_config_file(path))
+    data = deep_merge(data, env_overrides(os.environ if environ is None else environ))
+    if overrides:
+        data = deep_merge(data, overrides)
+    return structure_config(data)
