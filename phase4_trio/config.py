@@ -280,6 +280,8 @@ class Config:
 
 
 _SECTIONS = (InputConfig, DspConfig, TransportConfig, PipelineConfig, RecordConfig)
+for _cls in (*_SECTIONS, Config, Address, Duration, ToneSource, WavSource):
+    attrs.resolve_types(_cls)
 
 
 # ---------------------------------------------------------------- the converter

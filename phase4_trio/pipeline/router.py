@@ -1,7 +1,11 @@
 """Fan-out: every spectrum to every subscriber, each through its own bounded channel.
 
-A subscriber whose channel is full loses that spectrum (counted on its own stats); nobody
-else notices. The router never awaits a subscriber, so one slow client cannot stall another.
+A subscriber whose channel is full loses a spectrum (counted on its own stats); nobody else
+notices. The router never awaits a subscriber, so one slow client cannot stall another.
+Subscribers choose what they lose: ``latest_wins`` evicts the oldest queued spectrum so a
+slow reader always catches up to the present (what a live display wants); otherwise the new
+spectrum is the one lost. ``sampled`` subscribers asked for fewer frames (``?fps=N``), so
+what they skip is counted as ``skipped``, not ``dropped``.
 """
 
 from __future__ import annotations
@@ -25,8 +29,40 @@ class Subscription:
     name: str
     receive: trio.MemoryReceiveChannel[Spectrum]
     send: trio.MemorySendChannel[Spectrum] = attrs.field(repr=False)
-    delivered: int = 0
+    latest_wins: bool = False
+    sampled: bool = False
+    offered: int = 0
     dropped: int = 0
+    skipped: int = 0
+
+    def offer(self, spectrum: Spectrum) -> None:
+        """Queue without waiting; ``offered == taken + dropped + skipped + queued``."""
+        self.offered += 1
+        try:
+            self.send.send_nowait(spectrum)
+            return
+        except trio.WouldBlock:
+            pass
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            self.dropped += 1
+            return
+        if self.sampled:
+            self.skipped += 1
+        else:
+            self.dropped += 1
+        if self.latest_wins or self.sampled:
+            self.receive.receive_nowait()
+            self.send.send_nowait(spectrum)
+
+    def take_latest(self, spectrum: Spectrum) -> Spectrum:
+        """Skip past everything already queued behind ``spectrum``."""
+        while True:
+            try:
+                newer = self.receive.receive_nowait()
+            except trio.WouldBlock:
+                return spectrum
+            self.skipped += 1
+            spectrum = newer
 
 
 @attrs.define
@@ -38,38 +74,33 @@ class Router:
     def __init__(self) -> None:
         self.stats = RouterStats()
         self._subscriptions: list[Subscription] = []
-        self.closed_dropped: int = 0
-        self.closed_delivered: int = 0
+        self.closed_offered = 0
+        self.closed_dropped = 0
 
     @property
     def subscriptions(self) -> tuple[Subscription, ...]:
         return tuple(self._subscriptions)
 
     @contextmanager
-    def subscribe(self, name: str, capacity: int) -> Iterator[Subscription]:
+    def subscribe(
+        self, name: str, capacity: int, *, latest_wins: bool = False, sampled: bool = False
+    ) -> Iterator[Subscription]:
         """Receive every spectrum routed while the ``with`` block is open."""
         send, receive = trio.open_memory_channel[Spectrum](capacity)
-        subscription = Subscription(name, receive, send)
+        subscription = Subscription(name, receive, send, latest_wins=latest_wins, sampled=sampled)
         self._subscriptions.append(subscription)
         try:
             with send, receive:
                 yield subscription
         finally:
             self._subscriptions.remove(subscription)
-            self.closed_delivered += subscription.delivered
+            self.closed_offered += subscription.offered
             self.closed_dropped += subscription.dropped
 
     def route(self, spectrum: Spectrum) -> None:
         self.stats.routed += 1
         for subscription in self._subscriptions:
-            try:
-                subscription.send.send_nowait(spectrum)
-            except trio.WouldBlock:
-                subscription.dropped += 1
-            except (trio.ClosedResourceError, trio.BrokenResourceError):
-                subscription.dropped += 1
-            else:
-                subscription.delivered += 1
+            subscription.offer(spectrum)
 
     async def run(self, receive: trio.MemoryReceiveChannel[Spectrum]) -> None:
         async with receive:

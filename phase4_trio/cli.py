@@ -1,0 +1,208 @@
+"""The ``phase4`` command line.
+
+Every error a user can cause ends as one line on stderr and exit status 2; a failure of the
+engine itself exits 1 after logging which task failed. Library code never prints; only the
+command handlers here write to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+import trio
+import yaml
+
+from . import __version__
+from .config import Config, ConfigError, dump_yaml, load_config, read_config_file, structure_config
+from .config import deep_merge, unstructure_config
+from .errors import Phase4Error
+
+log = logging.getLogger("phase4_trio")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit 2, as every other user error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+
+
+def _scalar(text: str) -> Any:
+    """Flag values are parsed like env values: YAML scalars, so errors name the config key."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Map the ``run``/``record`` flags onto the config tree."""
+    overrides: dict[str, Any] = {}
+
+    def put(section: str, key: str, value: Any) -> None:
+        overrides.setdefault(section, {})[key] = value
+
+    if getattr(args, "log_level", None):
+        overrides["log_level"] = args.log_level
+    if getattr(args, "source", None) is not None:
+        put("input", "source", args.source)
+    if getattr(args, "device", None) is not None:
+        put("input", "device", _scalar(args.device))
+    if getattr(args, "sample_rate", None) is not None:
+        put("input", "sample_rate", _scalar(args.sample_rate))
+    if getattr(args, "buffer_size", None) is not None:
+        put("input", "buffer_size", _scalar(args.buffer_size))
+    if getattr(args, "ws", None) is not None:
+        put("transport", "websocket_address", args.ws)
+        put("transport", "websocket_enabled", True)
+    return overrides
+
+
+def load(args: argparse.Namespace) -> Config:
+    return load_config(getattr(args, "config", None), overrides=flag_overrides(args))
+
+
+# ------------------------------------------------------------------ commands
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .engine import Engine
+
+    config = load(args)
+    setup_logging(config.log_level)
+    engine = Engine(config)
+    trio.run(_run_until_signal, engine)
+    return 0
+
+
+async def _run_until_signal(engine: Any) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_cancel_on_signal, signals, nursery.cancel_scope)
+            await nursery.start(engine.run)
+            urls = engine.urls
+            source = engine.source.description
+            if urls is not None:
+                print(f"phase4: page {urls[0]}  websocket {urls[1]}  source {source}", flush=True)
+            else:
+                print(f"phase4: running, source {source} (WebSocket disabled)", flush=True)
+    log.info("stopped")
+
+
+async def _cancel_on_signal(signals: Any, scope: trio.CancelScope) -> None:
+    async for signum in signals:
+        log.info("received %s, shutting down", signal.Signals(signum).name)
+        scope.cancel()
+        return
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    sys.stdout.write(dump_yaml(load(args)))
+    return 0
+
+
+def cmd_config_validate(args: argparse.Namespace) -> int:
+    """Validate a file on its own terms: defaults + file only, no env, no flags."""
+    data = deep_merge(unstructure_config(Config()), read_config_file(args.file))
+    structure_config(data)
+    print(f"{args.file}: ok")
+    return 0
+
+
+# ------------------------------------------------------------------ parser
+
+
+def _add_source_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", metavar="S", help="device (default), tone:HZ[:AMP], noise or wav:PATH")
+    parser.add_argument("--device", metavar="D", help="input device index or name substring; -1 = default")
+
+
+def _add_config_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="F", help="YAML config file (see config/default.yaml)")
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog="phase4",
+        description="Real-time audio analysis engine: capture, spectrum, tempo, streamed to browsers.",
+    )
+    parser.add_argument("--version", action="version", version=f"phase4 {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
+    commands.required = True
+
+    run = commands.add_parser("run", help="run the engine until SIGINT/SIGTERM")
+    _add_config_flag(run)
+    _add_source_flags(run)
+    run.add_argument("--sample-rate", metavar="N", help="samples per second (default 44100)")
+    run.add_argument("--buffer-size", metavar="N", help="samples per block, a power of two (default 256)")
+    run.add_argument("--ws", metavar="HOST:PORT", help="page + WebSocket address (default 127.0.0.1:8889)")
+    run.add_argument("--log-level", metavar="L", help="debug, info, warning, error")
+    run.set_defaults(handler=cmd_run)
+
+    config = commands.add_parser("config", help="show or validate configuration")
+    config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", parser_class=ArgumentParser)
+    config_commands.required = True
+    show = config_commands.add_parser("show", help="print the effective config (defaults < file < env < flags)")
+    _add_config_flag(show)
+    show.set_defaults(handler=cmd_config_show)
+    validate = config_commands.add_parser("validate", help="check a config file; exit 2 listing every problem")
+    validate.add_argument("file", metavar="F")
+    validate.set_defaults(handler=cmd_config_validate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # Until Trio takes over signal handling, SIGTERM stops start-up as cleanly as Ctrl-C.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    args = build_parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 0
+    except (Phase4Error, BaseExceptionGroup) as error:
+        user_errors = _user_errors(error)
+        if user_errors is None:
+            log.critical("engine failed: %s", error, exc_info=error)
+            return 1
+        for problem in user_errors:
+            for line in problem.lines():
+                print(f"phase4: {line}" if not isinstance(problem, ConfigError) else line, file=sys.stderr)
+        return 2
+
+
+def _user_errors(error: BaseException) -> list[Phase4Error] | None:
+    """The user errors inside ``error``, or None if anything else is in there too."""
+    if isinstance(error, Phase4Error):
+        return [error]
+    if isinstance(error, BaseExceptionGroup):
+        found: list[Phase4Error] = []
+        for inner in error.exceptions:
+            leaves = _user_errors(inner)
+            if leaves is None:
+                return None
+            found += leaves
+        return found
+    return None
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,266 @@
+"""The listening socket: one address for the page, ``/metrics``, ``/healthz`` and the WebSocket.
+
+Each connection's request head is read here (bounded in size and time) and parsed with h11.
+A WebSocket upgrade on the configured path, from an allowed origin, with room for one more
+client, is handed to trio-websocket with the head replayed in front of the stream; anything
+else gets a plain HTTP response and the connection is closed.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import attrs
+import h11
+import trio
+import trio_websocket
+
+from ..config import TransportConfig
+from ..errors import Phase4Error
+from ..pipeline.router import Router
+from .http import HttpApp, Response, text
+from .websocket import OptionError, parse_options, stream_to_client
+
+log = logging.getLogger(__name__)
+
+MAX_HEAD_BYTES = 16384
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
+
+
+@attrs.define
+class ServerStats:
+    connections: int = 0
+    http_requests: int = 0
+    clients_connected: int = 0
+    clients_total: int = 0
+    refused_origin: int = 0
+    refused_full: int = 0
+    bad_requests: int = 0
+    handshake_timeouts: int = 0
+    client_dropped_total: int = 0
+    client_sent_total: int = 0
+
+
+class ReplayStream(trio.abc.Stream):
+    """A stream that first yields bytes already read, so the WebSocket sees the whole request."""
+
+    def __init__(self, stream: trio.abc.Stream, head: bytes) -> None:
+        self._stream = stream
+        self._head = head
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        if self._head:
+            await trio.lowlevel.checkpoint()
+            size = len(self._head) if max_bytes is None else max_bytes
+            chunk, self._head = self._head[:size], self._head[size:]
+            return chunk
+        return await self._stream.receive_some(max_bytes)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self._stream.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self._stream.wait_send_all_might_not_block()
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    @property
+    def socket(self) -> trio.socket.SocketType | None:
+        inner = self._stream
+        return inner.socket if isinstance(inner, trio.SocketStream) else None
+
+
+def origin_allowed(origin: str | None, host_header: str | None, config: TransportConfig) -> bool:
+    """Browsers send Origin; non-browser clients don't and are allowed."""
+    if origin is None or config.allow_any_origin:
+        return True
+    origin = origin.rstrip("/")
+    if origin in config.allowed_origins:
+        return True
+    if config.allowed_origins:
+        return False
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https"):
+        return False
+    if host_header is not None and parts.netloc.lower() == host_header.lower():
+        return True
+    return (parts.hostname or "") in LOCAL_HOSTS
+
+
+async def read_head(stream: trio.abc.Stream) -> bytes | None:
+    """Bytes up to and including the blank line after the headers (plus any that followed)."""
+    data = bytearray()
+    while b"\r\n\r\n" not in data:
+        if len(data) > MAX_HEAD_BYTES:
+            raise h11.RemoteProtocolError("request head too large", error_status_hint=431)
+        chunk = await stream.receive_some(4096)
+        if not chunk:
+            return None
+        data += chunk
+    return bytes(data)
+
+
+def parse_head(head: bytes) -> h11.Request:
+    connection = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
+    connection.receive_data(head)
+    event = connection.next_event()
+    if not isinstance(event, h11.Request):
+        raise h11.RemoteProtocolError("incomplete request", error_status_hint=400)
+    return event
+
+
+def serialize(response: Response, *, head_only: bool = False) -> bytes:
+    connection = h11.Connection(h11.SERVER)
+    connection.receive_data(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    connection.next_event()
+    parts = [connection.send(h11.Response(status_code=response.status, headers=response.header_list()))]
+    if not head_only:
+        parts.append(connection.send(h11.Data(data=response.body)))
+    parts.append(connection.send(h11.EndOfMessage()))
+    return b"".join(part for part in parts if part)
+
+
+class WebServer:
+    """Serves HTTP and WebSocket clients on one address, for as long as its task lives."""
+
+    def __init__(
+        self,
+        config: TransportConfig,
+        router: Router,
+        app: HttpApp,
+        observe_latency: Callable[[float], None],
+    ) -> None:
+        self.config = config
+        self.stats = ServerStats()
+        self._router = router
+        self._app = app
+        self._observe_latency = observe_latency
+        self._listeners: list[trio.SocketListener] = []
+
+    async def bind(self) -> None:
+        """Open the listening sockets now, so a taken port is a start-up error, not a crash."""
+        address = self.config.websocket_address
+        try:
+            self._listeners = await trio.open_tcp_listeners(address.port, host=address.host)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                reason = "address already in use"
+            else:
+                reason = error.strerror or str(error)
+            raise Phase4Error(f"transport.websocket_address: cannot listen on {address}: {reason}") from None
+
+    @property
+    def port(self) -> int:
+        sockname = self._listeners[0].socket.getsockname()
+        return int(sockname[1])
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        if not self._listeners:
+            await self.bind()
+        async with trio.open_nursery() as nursery:
+            for listener in self._listeners:
+                nursery.start_soon(self._accept_loop, listener, nursery)
+            task_status.started()
+
+    async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
+        async with listener:
+            while True:
+                try:
+                    stream = await listener.accept()
+                except OSError as error:
+                    # EMFILE and friends: shed load for a moment rather than die.
+                    log.warning("accept failed: %s", error)
+                    await trio.sleep(0.1)
+                    continue
+                nursery.start_soon(self._handle, stream)
+
+    async def _handle(self, stream: trio.SocketStream) -> None:
+        self.stats.connections += 1
+        try:
+            async with stream:
+                await self._serve(stream)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        except Exception:
+            log.exception("connection handler failed")
+
+    async def _serve(self, stream: trio.SocketStream) -> None:
+        try:
+            with trio.fail_after(self.config.handshake_timeout.seconds):
+                head = await read_head(stream)
+            if head is None:
+                return
+            request = parse_head(head)
+        except trio.TooSlowError:
+            self.stats.handshake_timeouts += 1
+            return
+        except h11.RemoteProtocolError as error:
+            self.stats.bad_requests += 1
+            await stream.send_all(serialize(text(error.error_status_hint, f"bad request: {error}")))
+            return
+        target = request.target.decode("latin-1")
+        path, _, query = target.partition("?")
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in request.headers}
+        method = request.method.decode("latin-1")
+        wants_upgrade = "websocket" in headers.get("upgrade", "").lower()
+        if path == self.config.websocket_path and wants_upgrade and method == "GET":
+            response = self._admit(headers, query)
+            if response is None:
+                await self._serve_websocket(stream, head, query)
+                return
+        else:
+            self.stats.http_requests += 1
+            response = self._app.respond(method, path)
+        await stream.send_all(serialize(response, head_only=method == "HEAD"))
+
+    def _admit(self, headers: dict[str, str], query: str) -> Response | None:
+        """None when the upgrade may proceed, otherwise the refusal to send."""
+        if not origin_allowed(headers.get("origin"), headers.get("host"), self.config):
+            self.stats.refused_origin += 1
+            log.warning("refused WebSocket from origin %s", headers.get("origin"))
+            return text(403, "origin not allowed")
+        if self.stats.clients_connected >= self.config.max_clients:
+            self.stats.refused_full += 1
+            return attrs.evolve(text(503, "too many clients"), headers=(("Retry-After", "5"),))
+        try:
+            parse_options(query)
+        except OptionError as error:
+            self.stats.bad_requests += 1
+            return text(400, str(error))
+        return None
+
+    async def _serve_websocket(self, stream: trio.SocketStream, head: bytes, query: str) -> None:
+        options = parse_options(query)
+        stats = self.stats
+        stats.clients_connected += 1
+        stats.clients_total += 1
+        try:
+            async with trio.open_nursery() as nursery:
+                request = await trio_websocket.wrap_server_stream(
+                    nursery,
+                    ReplayStream(stream, head),
+                    message_queue_size=1,
+                    max_message_size=self.config.max_message_size,
+                )
+                connection = await request.accept()
+                name = f"ws-{stats.clients_total}"
+                with self._router.subscribe(
+                    name, self.config.client_queue, latest_wins=True, sampled=options.fps is not None
+                ) as subscription:
+                    try:
+                        client = await stream_to_client(
+                            connection, subscription, options, self._observe_latency
+                        )
+                    finally:
+                        stats.client_dropped_total += subscription.dropped
+                    stats.client_sent_total += client.sent
+                with trio.move_on_after(1.0) as scope:
+                    scope.shield = True
+                    await connection.aclose()
+                nursery.cancel_scope.cancel()
+        finally:
+            stats.clients_connected -= 1

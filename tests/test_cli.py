@@ -1,0 +1,105 @@
+"""The real CLI, as a subprocess: exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from phase4_trio import __version__
+
+
+def phase4(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PHASE4_")}
+    environ.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "phase4_trio", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environ,
+        check=False,
+    )
+
+
+def test_version() -> None:
+    result = phase4("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"phase4 {__version__}"
+
+
+def test_validate_three_mistakes_prints_three_lines(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "input:\n  buffer_size: 300\n  sample_rate: fast\ndsp:\n  fft_window: kaiser\n"
+    )
+    result = phase4("config", "validate", str(path))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 3, result.stderr
+    assert {line.split(":")[0] for line in lines} == {
+        "input.buffer_size",
+        "input.sample_rate",
+        "dsp.fft_window",
+    }
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_good_file(tmp_path: Path) -> None:
+    path = tmp_path / "good.yaml"
+    path.write_text("input: {source: 'tone:440', sample_rate: 48000}\n")
+    result = phase4("config", "validate", str(path))
+    assert result.returncode == 0, result.stderr
+
+
+def test_show_output_revalidates(tmp_path: Path) -> None:
+    source = tmp_path / "in.yaml"
+    source.write_text("dsp: {fft_window: BLACKMAN}\n")
+    shown = phase4(
+        "config", "show", "--config", str(source), env={"PHASE4_INPUT__SAMPLE_RATE": "48000"}
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "fft_window: blackman" in shown.stdout
+    assert "sample_rate: 48000" in shown.stdout
+    out = tmp_path / "shown.yaml"
+    out.write_text(shown.stdout)
+    assert phase4("config", "validate", str(out)).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["run", "--buffer-size", "300"], "input.buffer_size: must be a power of two"),
+        (["run", "--sample-rate", "fast"], "input.sample_rate: expected a whole number"),
+        (["run", "--source", "microphone"], "input.source: unknown source"),
+        (["run", "--ws", "nowhere"], "transport.websocket_address: expected HOST:PORT"),
+        (["run", "--source", "wav:/no/such.wav"], "wav:/no/such.wav: cannot read"),
+        (["run", "--config", "/no/such.yaml"], "/no/such.yaml: cannot read config file"),
+        (["run", "--bogus"], "unrecognized arguments: --bogus"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_user_errors_are_one_line_exit_2(args: list[str], expected: str) -> None:
+    result = phase4(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert expected in lines[0]
+
+
+def test_env_error_names_the_key() -> None:
+    result = phase4("config", "show", env={"PHASE4_DSP__FFT_WINDOW": "square"})
+    assert result.returncode == 2
+    assert result.stderr.startswith("dsp.fft_window: must be one of")
+
+
+def test_invalid_yaml_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("input: [unclosed\n")
+    result = phase4("config", "validate", str(path))
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert str(path) in result.stderr
