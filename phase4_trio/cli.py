@@ -123,6 +123,12 @@ def cmd_config_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_devices(args: argparse.Namespace) -> int:
+    from .capture.devices import devices_command
+
+    return devices_command(args.json)
+
+
 # ------------------------------------------------------------------ parser
 
 
@@ -162,6 +168,10 @@ def build_parser() -> ArgumentParser:
     validate = config_commands.add_parser("validate", help="check a config file; exit 2 listing every problem")
     validate.add_argument("file", metavar="F")
     validate.set_defaults(handler=cmd_config_validate)
+
+    devices = commands.add_parser("devices", help="list audio input devices")
+    devices.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    devices.set_defaults(handler=cmd_devices)
     return parser
 
 
