@@ -228,3 +228,14 @@ def test_address_parse(text: str, host: str, port: int) -> None:
 )
 def test_duration_parse(text: object, seconds: float) -> None:
     assert Duration.parse(text).seconds == pytest.approx(seconds)
+
+
+def test_configuration_doc_lists_every_key_and_env_name() -> None:
+    doc = (ROOT / "docs" / "configuration.md").read_text()
+    for section, values in unstructure_config(Config()).items():
+        keys = [(f"{section}.{k}", f"PHASE4_{section}__{k}".upper()) for k in values] if isinstance(
+            values, dict
+        ) else [(section, f"PHASE4_{section}".upper())]
+        for dotted, env in keys:
+            assert f"`{dotted}`" in doc, dotted
+            assert f"`{env}`" in doc, env

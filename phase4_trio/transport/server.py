@@ -75,14 +75,16 @@ class ReplayStream(trio.abc.Stream):
 
 
 def origin_allowed(origin: str | None, host_header: str | None, config: TransportConfig) -> bool:
-    """Browsers send Origin; non-browser clients don't and are allowed."""
+    """The page's own host, localhost and the configured origins; clients without Origin too.
+
+    Browsers always send Origin on a WebSocket handshake, so a missing one means a
+    non-browser client, which no web page can impersonate.
+    """
     if origin is None or config.allow_any_origin:
         return True
     origin = origin.rstrip("/")
     if origin in config.allowed_origins:
         return True
-    if config.allowed_origins:
-        return False
     parts = urlsplit(origin)
     if parts.scheme not in ("http", "https"):
         return False

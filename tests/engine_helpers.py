@@ -1,0 +1,43 @@
+"""Start a real engine in-process on an ephemeral port, for tests that need one."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+import trio
+import trio_websocket
+
+from phase4_trio.config import Config, deep_merge, structure_config, unstructure_config
+from phase4_trio.engine import Engine
+
+
+def make_config(**sections: Any) -> Config:
+    base = deep_merge(
+        unstructure_config(Config()),
+        {"input": {"source": "tone:1000"}, "transport": {"websocket_address": "127.0.0.1:0"}},
+    )
+    return structure_config(deep_merge(base, sections))
+
+
+@asynccontextmanager
+async def running_engine(config: Config | None = None, **kwargs: Any) -> AsyncIterator[Engine]:
+    engine = Engine(config or make_config(), **kwargs)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(engine.run)
+        yield engine
+        nursery.cancel_scope.cancel()
+
+
+def ws_url(engine: Engine, query: str = "") -> str:
+    assert engine.urls is not None
+    return engine.urls[1] + (f"?{query}" if query else "")
+
+
+async def receive_json(connection: trio_websocket.WebSocketConnection) -> dict[str, Any]:
+    message = await connection.get_message()
+    assert isinstance(message, str)
+    data: dict[str, Any] = orjson.loads(message)
+    return data

@@ -1,0 +1,165 @@
+"""The engine end to end: real threads, real sockets on 127.0.0.1, real WebSocket clients."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import numpy as np
+import pytest
+import trio
+import trio_websocket
+
+from engine_helpers import make_config, receive_json, running_engine, ws_url
+
+SAMPLE_RATE = 44100
+BLOCK = 256
+BIN_HZ = SAMPLE_RATE / BLOCK
+
+
+async def test_tone_arrives_as_peak_bin_with_spec_amplitude() -> None:
+    k = 23  # bin-centred tone: 23 * 172.27 Hz
+    config = make_config(input={"source": f"tone:{k * BIN_HZ!r}:1.0"})
+    async with running_engine(config) as engine:
+        async with trio_websocket.open_websocket_url(ws_url(engine)) as ws:
+            first = await receive_json(ws)
+            frames = [first]
+            started = time.monotonic()
+            while time.monotonic() - started < 2.0:
+                frames.append(await receive_json(ws))
+            elapsed = time.monotonic() - started
+    for field in ("type", "frameCount", "startTime", "magnitudes", "spectralFlux", "bpm", "bpmConfidence"):
+        assert field in first, field
+    assert first["type"] == "fft_magnitudes"
+    assert first["sampleRate"] == SAMPLE_RATE
+    assert first["dropped"] == 0
+    assert first["startTime"].endswith("Z") and "." in first["startTime"]
+    last = frames[-1]
+    magnitudes = np.array(last["magnitudes"])
+    assert len(magnitudes) == BLOCK // 2 + 1
+    assert int(np.argmax(magnitudes)) == k
+    assert magnitudes[k] == pytest.approx(0.5, rel=0.05)  # full scale, Hann: 0.5
+    counts = [f["frameCount"] for f in frames]
+    assert counts == list(range(counts[0], counts[0] + len(counts))), "gap in frameCount"
+    rate = (len(frames) - 1) / elapsed
+    assert rate == pytest.approx(SAMPLE_RATE / BLOCK, rel=0.25)
+
+
+async def test_stalled_client_does_not_slow_another() -> None:
+    async with running_engine() as engine:
+        stalled_socket = trio.socket.socket()
+        stalled_socket.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, 4096)
+        await stalled_socket.connect(("127.0.0.1", engine.web.port))  # type: ignore[union-attr]
+        stalled = trio.SocketStream(stalled_socket)
+        await stalled.send_all(
+            b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        async with trio_websocket.open_websocket_url(ws_url(engine)) as ws:
+            counts = []
+            with trio.fail_after(30):
+                while True:
+                    message = await receive_json(ws)
+                    counts.append(message["frameCount"])
+                    stalled_sub = [s for s in engine.router.subscriptions if s.name == "ws-1"]
+                    if stalled_sub and stalled_sub[0].dropped > 50 and len(counts) > 200:
+                        break
+            assert message["dropped"] == 0
+            assert counts == list(range(counts[0], counts[0] + len(counts)))
+        await stalled.aclose()
+
+
+async def test_frame_conservation_under_stalled_consumer() -> None:
+    """captured = delivered + dropped at every stage, exactly, once the pipeline is drained."""
+    config = make_config(pipeline={"capture_queue": 4, "endpoint_queue": 2}, transport={"client_queue": 2})
+    async with running_engine(config, paced=False) as engine:
+        async with trio_websocket.open_websocket_url(ws_url(engine)) as ws:
+            await receive_json(ws)
+            await trio.sleep(1.0)  # stall: the client reads nothing while the source runs flat out
+            bridge, processor = engine.bridge, engine.processor
+            assert bridge is not None and processor is not None
+            bridge.close()  # stop capture, then let everything in flight settle
+            await trio.sleep(0.5)
+            b, p = bridge.stats, processor.stats
+            assert b.captured > 1000
+            assert b.captured == b.queued + b.ring_full + b.queue_full + b.late
+            assert p.received == b.queued
+            assert p.received == p.processed + p.errors + p.unrouted
+            assert engine.router.stats.routed == p.processed
+            (sub,) = engine.router.subscriptions
+            queued = sub.receive.statistics().current_buffer_used
+            taken = sub.offered - sub.dropped - sub.skipped - queued
+            assert sub.dropped > 0
+            assert taken >= 1
+            received = 1
+            while True:
+                with trio.move_on_after(0.5) as idle:
+                    await receive_json(ws)
+                    received += 1
+                if idle.cancelled_caught:
+                    break
+            assert received == sub.offered - sub.dropped - sub.skipped
+
+
+async def test_shutdown_under_load_leaves_nothing_behind() -> None:
+    before = {t.name for t in threading.enumerate()}
+    clients_done = 0
+
+    async def client(url: str) -> None:
+        nonlocal clients_done
+        try:
+            async with trio_websocket.open_websocket_url(url) as ws:
+                while True:
+                    await ws.get_message()
+        except trio_websocket.ConnectionClosed:
+            clients_done += 1
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as clients:
+            async with running_engine() as engine:
+                for _ in range(20):
+                    clients.start_soon(client, ws_url(engine))
+                await trio.sleep(1.0)
+                assert engine.web is not None and engine.web.stats.clients_connected == 20
+            # engine gone: every client saw its connection close
+    assert clients_done == 20
+    leftover = {t.name for t in threading.enumerate()} - before
+    assert not [name for name in leftover if name.startswith("phase4")]
+
+
+async def test_dsp_disabled_still_streams_zeros() -> None:
+    async with running_engine(make_config(dsp={"enabled": False})) as engine:
+        async with trio_websocket.open_websocket_url(ws_url(engine)) as ws:
+            message = await receive_json(ws)
+    assert not any(message["magnitudes"])
+    assert len(message["magnitudes"]) == BLOCK // 2 + 1
+
+
+async def test_processor_exception_drops_one_frame_and_continues() -> None:
+    async with running_engine() as engine:
+        processor = engine.processor
+        assert processor is not None
+        original = processor.analyse
+        calls = 0
+
+        def flaky(block):  # type: ignore[no-untyped-def]
+            nonlocal calls
+            calls += 1
+            if calls == 5:
+                raise FloatingPointError("boom")
+            return original(block)
+
+        processor.analyse = flaky  # type: ignore[method-assign]
+        async with trio_websocket.open_websocket_url(ws_url(engine)) as ws:
+            for _ in range(20):
+                await receive_json(ws)
+        assert processor.stats.errors == 1
+
+
+@pytest.mark.parametrize("window", ["hann", "hamming", "blackman", "nuttall"])
+async def test_every_window_streams(window: str) -> None:
+    async with running_engine(make_config(dsp={"fft_window": window})) as engine:
+        async with trio_websocket.open_websocket_url(ws_url(engine)) as ws:
+            message = await receive_json(ws)
+    assert all(math.isfinite(v) for v in message["magnitudes"])
