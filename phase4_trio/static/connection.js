@@ -1,0 +1,107 @@
+// The WebSocket connection: connect / disconnect, and reconnect by itself with exponential
+// backoff (250 ms doubling, capped at 5 s) whenever the socket closes without the user asking.
+
+export const BACKOFF_START_MS = 250;
+export const BACKOFF_CAP_MS = 5000;
+
+export class Connection {
+  /**
+   * @param {{onText: (text: string) => void, onState: (info: object) => void}} handlers
+   * onText receives every text message; binary frames are ignored here.
+   */
+  constructor({ onText, onState }) {
+    this.onText = onText;
+    this.onState = onState;
+    this.ws = null;
+    this.url = "";
+    this.wanted = false; // the user wants a connection (reconnect while true)
+    this.attempt = 0;
+    this.timer = null;
+    this.state = "disconnected";
+    this.detail = "";
+    this.nextRetryAt = 0;
+    this.opens = 0; // successful opens (1 + number of reconnects)
+  }
+
+  setState(state, detail = "") {
+    this.state = state;
+    this.detail = detail;
+    this.onState({ state, detail, url: this.url, attempt: this.attempt, nextRetryAt: this.nextRetryAt });
+  }
+
+  connect(url) {
+    this.drop();
+    this.url = url;
+    this.wanted = true;
+    this.attempt = 0;
+    this.open();
+  }
+
+  disconnect() {
+    this.wanted = false;
+    this.drop();
+    this.setState("disconnected", "closed by user");
+  }
+
+  /** Forget the current socket (without triggering a reconnect) and any pending retry. */
+  drop() {
+    clearTimeout(this.timer);
+    this.timer = null;
+    const ws = this.ws;
+    this.ws = null;
+    if (ws) {
+      ws.onopen = ws.onclose = ws.onerror = ws.onmessage = null;
+      try {
+        ws.close(1000);
+      } catch {
+        /* already closed */
+      }
+    }
+  }
+
+  open() {
+    let ws;
+    try {
+      ws = new WebSocket(this.url);
+    } catch (e) {
+      // A malformed URL will not get better by retrying.
+      this.wanted = false;
+      this.setState("error", `bad URL: ${e.message}`);
+      return;
+    }
+    ws.binaryType = "arraybuffer";
+    this.ws = ws;
+    this.setState(this.attempt ? "reconnecting" : "connecting", this.attempt ? `attempt ${this.attempt + 1}` : "");
+    let heard = false;
+    ws.onopen = () => {
+      this.opens += 1;
+      this.setState("connected");
+    };
+    ws.onmessage = (event) => {
+      if (!heard) {
+        heard = true;
+        this.attempt = 0; // backoff restarts only once the server has actually sent something
+      }
+      if (typeof event.data === "string") this.onText(event.data);
+    };
+    ws.onerror = () => {
+      /* onclose follows and decides */
+    };
+    ws.onclose = (event) => {
+      if (ws !== this.ws) return;
+      this.ws = null;
+      if (!this.wanted) {
+        this.setState("disconnected", `closed (${event.code})`);
+        return;
+      }
+      const delay = Math.min(BACKOFF_CAP_MS, BACKOFF_START_MS * 2 ** this.attempt);
+      this.attempt += 1;
+      this.nextRetryAt = performance.now() + delay;
+      this.setState("reconnecting", `closed (${event.code}); retry in ${(delay / 1000).toFixed(1)} s`);
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        if (this.wanted) this.open();
+      }, delay);
+    };
+  }
+}
