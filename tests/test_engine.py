@@ -20,7 +20,8 @@ BIN_HZ = SAMPLE_RATE / BLOCK
 
 async def test_tone_arrives_as_peak_bin_with_spec_amplitude() -> None:
     k = 23  # bin-centred tone: 23 * 172.27 Hz
-    config = make_config(input={"source": f"tone:{k * BIN_HZ!r}:1.0"})
+    # A deep client queue: this test is about content and rate, not about a busy CI machine.
+    config = make_config(input={"source": f"tone:{k * BIN_HZ!r}:1.0"}, transport={"client_queue": 512})
     async with running_engine(config) as engine:
         async with trio_websocket.open_websocket_url(ws_url(engine)) as ws:
             first = await receive_json(ws)
@@ -47,26 +48,32 @@ async def test_tone_arrives_as_peak_bin_with_spec_amplitude() -> None:
 
 
 async def test_stalled_client_does_not_slow_another() -> None:
-    async with running_engine() as engine:
+    """A client that never reads loses frames; a reading client beside it loses none."""
+    async with running_engine(make_config(transport={"client_queue": 512})) as engine:
+        assert engine.web is not None
         stalled_socket = trio.socket.socket()
         stalled_socket.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, 4096)
-        await stalled_socket.connect(("127.0.0.1", engine.web.port))  # type: ignore[union-attr]
+        await stalled_socket.connect(("127.0.0.1", engine.web.port))
         stalled = trio.SocketStream(stalled_socket)
         await stalled.send_all(
             b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         )
         async with trio_websocket.open_websocket_url(ws_url(engine)) as ws:
-            counts = []
-            with trio.fail_after(30):
+            received = 0
+            with trio.fail_after(60):
                 while True:
                     message = await receive_json(ws)
-                    counts.append(message["frameCount"])
-                    stalled_sub = [s for s in engine.router.subscriptions if s.name == "ws-1"]
-                    if stalled_sub and stalled_sub[0].dropped > 50 and len(counts) > 200:
+                    received += 1
+                    subs = {s.name: s for s in engine.router.subscriptions}
+                    if subs["ws-1"].dropped > 50 and received > 200:
                         break
+            good = subs["ws-2"]
             assert message["dropped"] == 0
-            assert counts == list(range(counts[0], counts[0] + len(counts)))
+            assert good.dropped == 0
+            queued = good.receive.statistics().current_buffer_used
+            in_flight = good.offered - queued - received  # taken by its sender, not yet read here
+            assert in_flight in (0, 1)
         await stalled.aclose()
 
 

@@ -115,12 +115,13 @@ def parse_head(head: bytes) -> h11.Request:
     return event
 
 
-def serialize(response: Response, *, head_only: bool = False) -> bytes:
+def serialize(response: Response, *, method: str = "GET") -> bytes:
+    """The response as bytes; h11 checks it, and leaves the body out for HEAD."""
     connection = h11.Connection(h11.SERVER)
-    connection.receive_data(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    connection.receive_data(f"{method} / HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     connection.next_event()
     parts = [connection.send(h11.Response(status_code=response.status, headers=response.header_list()))]
-    if not head_only:
+    if method != "HEAD":
         parts.append(connection.send(h11.Data(data=response.body)))
     parts.append(connection.send(h11.EndOfMessage()))
     return b"".join(part for part in parts if part)
@@ -217,7 +218,7 @@ class WebServer:
         else:
             self.stats.http_requests += 1
             response = self._app.respond(method, path)
-        await stream.send_all(serialize(response, head_only=method == "HEAD"))
+        await stream.send_all(serialize(response, method=method))
 
     def _admit(self, headers: dict[str, str], query: str) -> Response | None:
         """None when the upgrade may proceed, otherwise the refusal to send."""
