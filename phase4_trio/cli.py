@@ -18,9 +18,16 @@ import trio
 import yaml
 
 from . import __version__
-from .config import Config, ConfigError, dump_yaml, load_config, read_config_file, structure_config
-from .config import deep_merge, unstructure_config
-from .errors import Phase4Error
+from .config import (
+    Config,
+    deep_merge,
+    dump_yaml,
+    load_config,
+    read_config_file,
+    structure_config,
+    unstructure_config,
+)
+from .errors import ConfigError, Phase4Error
 
 log = logging.getLogger("phase4_trio")
 
@@ -133,8 +140,12 @@ def cmd_devices(args: argparse.Namespace) -> int:
 
 
 def _add_source_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", metavar="S", help="device (default), tone:HZ[:AMP], noise or wav:PATH")
-    parser.add_argument("--device", metavar="D", help="input device index or name substring; -1 = default")
+    parser.add_argument(
+        "--source", metavar="S", help="device (default), tone:HZ[:AMP], noise or wav:PATH"
+    )
+    parser.add_argument(
+        "--device", metavar="D", help="input device index or name substring; -1 = default"
+    )
 
 
 def _add_config_flag(parser: argparse.ArgumentParser) -> None:
@@ -144,7 +155,7 @@ def _add_config_flag(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog="phase4",
-        description="Real-time audio analysis engine: capture, spectrum, tempo, streamed to browsers.",
+        description="Real-time audio analysis: capture, spectrum, tempo, streamed to browsers.",
     )
     parser.add_argument("--version", action="version", version=f"phase4 {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
@@ -154,18 +165,28 @@ def build_parser() -> ArgumentParser:
     _add_config_flag(run)
     _add_source_flags(run)
     run.add_argument("--sample-rate", metavar="N", help="samples per second (default 44100)")
-    run.add_argument("--buffer-size", metavar="N", help="samples per block, a power of two (default 256)")
-    run.add_argument("--ws", metavar="HOST:PORT", help="page + WebSocket address (default 127.0.0.1:8889)")
+    run.add_argument(
+        "--buffer-size", metavar="N", help="samples per block, a power of two (default 256)"
+    )
+    run.add_argument(
+        "--ws", metavar="HOST:PORT", help="page + WebSocket address (default 127.0.0.1:8889)"
+    )
     run.add_argument("--log-level", metavar="L", help="debug, info, warning, error")
     run.set_defaults(handler=cmd_run)
 
     config = commands.add_parser("config", help="show or validate configuration")
-    config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", parser_class=ArgumentParser)
+    config_commands = config.add_subparsers(
+        dest="config_command", metavar="ACTION", parser_class=ArgumentParser
+    )
     config_commands.required = True
-    show = config_commands.add_parser("show", help="print the effective config (defaults < file < env < flags)")
+    show = config_commands.add_parser(
+        "show", help="print the effective config (defaults < file < env < flags)"
+    )
     _add_config_flag(show)
     show.set_defaults(handler=cmd_config_show)
-    validate = config_commands.add_parser("validate", help="check a config file; exit 2 listing every problem")
+    validate = config_commands.add_parser(
+        "validate", help="check a config file; exit 2 listing every problem"
+    )
     validate.add_argument("file", metavar="F")
     validate.set_defaults(handler=cmd_config_validate)
 
@@ -191,7 +212,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         for problem in user_errors:
             for line in problem.lines():
-                print(f"phase4: {line}" if not isinstance(problem, ConfigError) else line, file=sys.stderr)
+                print(
+                    f"phase4: {line}" if not isinstance(problem, ConfigError) else line,
+                    file=sys.stderr,
+                )
         return 2
 
 

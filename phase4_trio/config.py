@@ -48,7 +48,9 @@ class Address:
 
     @classmethod
     def parse(cls, text: str) -> Address:
-        match = re.fullmatch(r"\[(?P<v6>[0-9A-Fa-f:.]+)\]:(?P<p1>\d+)|(?P<host>[^:\[\]]*):(?P<p2>\d+)", text)
+        match = re.fullmatch(
+            r"\[(?P<v6>[0-9A-Fa-f:.]+)\]:(?P<p1>\d+)|(?P<host>[^:\[\]]*):(?P<p2>\d+)", text
+        )
         if match is None:
             raise ValueError(f"expected HOST:PORT (e.g. 127.0.0.1:8889), got {text!r}")
         host = match["v6"] if match["v6"] is not None else match["host"]
@@ -61,13 +63,14 @@ class Address:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
+_DURATION_UNITS = {"us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
 @attrs.frozen
 class Duration:
     """A positive time span written as ``33.33ms``, ``2s``, ``500us`` (a bare number is seconds)."""
 
     milliseconds: float
-
-    _UNITS = {"us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 
     @classmethod
     def parse(cls, value: object) -> Duration:
@@ -76,10 +79,12 @@ class Duration:
         if isinstance(value, int | float):
             ms = float(value) * 1e3
         elif isinstance(value, str):
-            match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*(us|µs|ms|s|m)\s*", value)
+            match = re.fullmatch(
+                r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*(us|µs|ms|s|m)\s*", value
+            )
             if match is None:
                 raise ValueError(f"expected a duration like '33.33ms' or '2s', got {value!r}")
-            ms = float(match[1]) * cls._UNITS[match[2]]
+            ms = float(match[1]) * _DURATION_UNITS[match[2]]
         else:
             raise ValueError(f"expected a duration like '33.33ms', got {value!r}")
         if not math.isfinite(ms) or ms <= 0:
@@ -375,7 +380,9 @@ def make_converter() -> cattrs.Converter:
 CONVERTER = make_converter()
 
 
-def _structure_class(data: object, cls: type[Any], path: str, problems: list[tuple[str, str]]) -> Any:
+def _structure_class(
+    data: object, cls: type[Any], path: str, problems: list[tuple[str, str]]
+) -> Any:
     """Structure one attrs class, collecting every problem under its dotted key."""
     if not isinstance(data, Mapping):
         problems.append((path or "<root>", f"expected a mapping, got {data!r}"))
@@ -396,8 +403,8 @@ def _structure_class(data: object, cls: type[Any], path: str, problems: list[tup
                 value = _structure_class(raw, field.type, dotted, problems)
                 broken |= value is None
             else:
-                value = CONVERTER.structure(raw, field.type)
-                if field.converter is not None:
+                value = CONVERTER.structure(raw, field.type)  # type: ignore[arg-type]
+                if callable(field.converter):
                     value = field.converter(value)
                 if field.validator is not None:
                     field.validator(None, field, value)
@@ -418,7 +425,7 @@ def _one_line(error: BaseException) -> str:
 
 
 def structure_config(data: object) -> Config:
-    """Turn plain data into a :class:`Config`, or raise :class:`ConfigError` listing all problems."""
+    """Turn plain data into a :class:`Config`, or raise :class:`ConfigError` with every problem."""
     problems: list[tuple[str, str]] = []
     config = _structure_class(data, Config, "", problems)
     if problems or config is None:
@@ -454,7 +461,9 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
-        raise ConfigError([(str(path), f"cannot read config file: {error.strerror or error}")]) from None
+        raise ConfigError(
+            [(str(path), f"cannot read config file: {error.strerror or error}")]
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:

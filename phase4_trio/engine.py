@@ -5,11 +5,11 @@ listening socket), so user mistakes surface as one-line errors before anything r
 ``await engine.run()`` starts the tasks and runs until cancelled; cancellation stops the
 source first, then everything else, and the recorder finishes its file under a shield.
 
-Channel map (sizes from ``pipeline`` / ``transport`` config)::
+Channel map (sizes from ``pipeline`` / ``transport`` config; drawn in docs/architecture.md)::
 
-    source thread ──push──▶ CaptureBridge ──[capture_queue]──▶ Processor ──[endpoint_queue]──▶ Router
-                    └─tap─▶ WavRecorder FIFO (every block)                 ├─[client_queue]─▶ ws client × N
-                                                                           └─[1, latest]───▶ UDP sender
+    source ─push─▶ CaptureBridge ─[capture_queue]─▶ Processor ─[endpoint_queue]─▶ Router
+             └─tap─▶ WavRecorder FIFO (every block)                  ├─[client_queue]─▶ ws × N
+                                                                     └─[1, latest]───▶ UDP
 """
 
 from __future__ import annotations
@@ -45,7 +45,9 @@ class Engine:
         self.channels = self.source.channels
         self.block_size = config.input.buffer_size
         analyzer = (
-            Analyzer(self.block_size, self.sample_rate, config.dsp.fft_window) if config.dsp.enabled else None
+            Analyzer(self.block_size, self.sample_rate, config.dsp.fft_window)
+            if config.dsp.enabled
+            else None
         )
         self._analyzer = analyzer
         self.router = Router()
@@ -70,7 +72,9 @@ class Engine:
             await self.web.bind()
         pipeline = self.config.pipeline
         block_send, block_receive = trio.open_memory_channel[Block](pipeline.capture_queue)
-        spectrum_send, spectrum_receive = trio.open_memory_channel[Spectrum](pipeline.endpoint_queue)
+        spectrum_send, spectrum_receive = trio.open_memory_channel[Spectrum](
+            pipeline.endpoint_queue
+        )
         self.bridge = bridge = CaptureBridge(
             block_size=self.block_size,
             channels=self.channels,
@@ -81,7 +85,9 @@ class Engine:
         self.processor = Processor(bridge, self._analyzer, self.sample_rate)
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(_named, "processor", self.processor.run, block_receive, spectrum_send)
+                nursery.start_soon(
+                    _named, "processor", self.processor.run, block_receive, spectrum_send
+                )
                 nursery.start_soon(_named, "router", self.router.run, spectrum_receive)
                 nursery.start_soon(_named, "stats", self._stats_loop)
                 if self.web is not None:
@@ -125,9 +131,14 @@ class Engine:
         if self.web is None:
             return None
         host = self.config.transport.websocket_address.host
-        shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, f"[{host}]" if ":" in host else host)
+        shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(
+            host, f"[{host}]" if ":" in host else host
+        )
         port = self.web.port
-        return f"http://{shown}:{port}/", f"ws://{shown}:{port}{self.config.transport.websocket_path}"
+        return (
+            f"http://{shown}:{port}/",
+            f"ws://{shown}:{port}{self.config.transport.websocket_path}",
+        )
 
     def render_metrics(self) -> str:
         return m.render(self.collect_metrics())
@@ -138,7 +149,9 @@ class Engine:
         if bridge is not None:
             s = bridge.stats
             collected += [
-                m.counter("phase4_frames_captured_total", "Blocks delivered by the source.", s.captured),
+                m.counter(
+                    "phase4_frames_captured_total", "Blocks delivered by the source.", s.captured
+                ),
                 m.labelled(
                     "phase4_frames_dropped_total",
                     "counter",
@@ -147,21 +160,38 @@ class Engine:
                         ((("stage", "ring"),), s.ring_full),
                         ((("stage", "capture_queue"),), s.queue_full),
                         ((("stage", "shutdown"),), s.late),
-                        ((("stage", "processor_error"),), processor.stats.errors if processor else 0),
-                        ((("stage", "processor_queue"),), processor.stats.unrouted if processor else 0),
+                        (
+                            (("stage", "processor_error"),),
+                            processor.stats.errors if processor else 0,
+                        ),
+                        (
+                            (("stage", "processor_queue"),),
+                            processor.stats.unrouted if processor else 0,
+                        ),
                     ],
                 ),
                 m.labelled(
                     "phase4_callback_status_total",
                     "counter",
                     "Callback status flags reported by the audio backend.",
-                    [((("flag", "input_overflow"),), s.overflows), ((("flag", "input_underflow"),), s.underflows)],
+                    [
+                        ((("flag", "input_overflow"),), s.overflows),
+                        ((("flag", "input_underflow"),), s.underflows),
+                    ],
                 ),
-                m.histogram("phase4_callback_seconds", "Time spent in the capture callback.", self.callback_histogram),
+                m.histogram(
+                    "phase4_callback_seconds",
+                    "Time spent in the capture callback.",
+                    self.callback_histogram,
+                ),
             ]
         if processor is not None:
             collected.append(
-                m.counter("phase4_spectra_total", "Spectra produced by the processor.", processor.stats.processed)
+                m.counter(
+                    "phase4_spectra_total",
+                    "Spectra produced by the processor.",
+                    processor.stats.processed,
+                )
             )
         collected.append(
             m.labelled(
@@ -174,8 +204,16 @@ class Engine:
         if self.web is not None:
             w = self.web.stats
             collected += [
-                m.gauge("phase4_clients_connected", "WebSocket clients connected now.", w.clients_connected),
-                m.counter("phase4_clients_total", "WebSocket clients accepted since start.", w.clients_total),
+                m.gauge(
+                    "phase4_clients_connected",
+                    "WebSocket clients connected now.",
+                    w.clients_connected,
+                ),
+                m.counter(
+                    "phase4_clients_total",
+                    "WebSocket clients accepted since start.",
+                    w.clients_total,
+                ),
                 m.labelled(
                     "phase4_connections_refused_total",
                     "counter",

@@ -7,6 +7,7 @@ are fed as events happen. Rendering is pure: a list of samples in, text out.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import os
 import resource
 import time
@@ -52,9 +53,7 @@ def gauge(name: str, help: str, value: float, labels: Labels = ()) -> Metric:
     return Metric(name, "gauge", help, ((labels, value),))
 
 
-def labelled(
-    name: str, kind: str, help: str, samples: Iterable[tuple[Labels, float]]
-) -> Metric:
+def labelled(name: str, kind: str, help: str, samples: Iterable[tuple[Labels, float]]) -> Metric:
     return Metric(name, kind, help, tuple(samples))
 
 
@@ -100,16 +99,20 @@ def process_metrics() -> list[Metric]:
     """RSS and CPU seconds of this process, from /proc and getrusage."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     metrics = [
-        counter("process_cpu_seconds_total", "User and system CPU time.", usage.ru_utime + usage.ru_stime),
+        counter(
+            "process_cpu_seconds_total",
+            "User and system CPU time.",
+            usage.ru_utime + usage.ru_stime,
+        ),
         gauge("process_start_time_seconds", "Unix time the process started.", _START),
     ]
     rss = resident_bytes()
     if rss is not None:
         metrics.append(gauge("process_resident_memory_bytes", "Resident set size.", rss))
-    try:
-        metrics.append(gauge("process_open_fds", "Open file descriptors.", len(os.listdir("/proc/self/fd"))))
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        metrics.append(
+            gauge("process_open_fds", "Open file descriptors.", len(os.listdir("/proc/self/fd")))
+        )
     return metrics
 
 

@@ -33,9 +33,7 @@ def test_version() -> None:
 
 def test_validate_three_mistakes_prints_three_lines(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
-    path.write_text(
-        "input:\n  buffer_size: 300\n  sample_rate: fast\ndsp:\n  fft_window: kaiser\n"
-    )
+    path.write_text("input:\n  buffer_size: 300\n  sample_rate: fast\ndsp:\n  fft_window: kaiser\n")
     result = phase4("config", "validate", str(path))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()

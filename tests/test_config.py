@@ -94,9 +94,9 @@ configs = st.builds(
         udp_send_address=addresses,
         udp_send_interval=durations,
         handshake_timeout=durations,
-        allowed_origins=st.lists(st.sampled_from(["http://a.example", "https://b.example:8443"])).map(
-            tuple
-        ),
+        allowed_origins=st.lists(
+            st.sampled_from(["http://a.example", "https://b.example:8443"])
+        ).map(tuple),
         max_clients=st.integers(1, 10000),
         client_queue=st.integers(1, 100),
     ),
@@ -163,7 +163,11 @@ def test_unknown_env_key_is_named() -> None:
         ({"input": {"device": -7}}, "input.device", "-1"),
         ({"input": {"sample_format": "int16"}}, "input.sample_format", "one of"),
         ({"dsp": {"fft_window": "kaiser"}}, "dsp.fft_window", "one of"),
-        ({"transport": {"websocket_address": "localhost"}}, "transport.websocket_address", "HOST:PORT"),
+        (
+            {"transport": {"websocket_address": "localhost"}},
+            "transport.websocket_address",
+            "HOST:PORT",
+        ),
         ({"transport": {"websocket_address": "h:70000"}}, "transport.websocket_address", "port"),
         ({"transport": {"websocket_path": "ws"}}, "transport.websocket_path", "absolute"),
         ({"transport": {"udp_send_interval": "soon"}}, "transport.udp_send_interval", "duration"),
@@ -233,9 +237,11 @@ def test_duration_parse(text: object, seconds: float) -> None:
 def test_configuration_doc_lists_every_key_and_env_name() -> None:
     doc = (ROOT / "docs" / "configuration.md").read_text()
     for section, values in unstructure_config(Config()).items():
-        keys = [(f"{section}.{k}", f"PHASE4_{section}__{k}".upper()) for k in values] if isinstance(
-            values, dict
-        ) else [(section, f"PHASE4_{section}".upper())]
+        keys = (
+            [(f"{section}.{k}", f"PHASE4_{section}__{k}".upper()) for k in values]
+            if isinstance(values, dict)
+            else [(section, f"PHASE4_{section}".upper())]
+        )
         for dotted, env in keys:
             assert f"`{dotted}`" in doc, dotted
             assert f"`{env}`" in doc, env

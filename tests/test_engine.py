@@ -21,7 +21,9 @@ BIN_HZ = SAMPLE_RATE / BLOCK
 async def test_tone_arrives_as_peak_bin_with_spec_amplitude() -> None:
     k = 23  # bin-centred tone: 23 * 172.27 Hz
     # A deep client queue: this test is about content and rate, not about a busy CI machine.
-    config = make_config(input={"source": f"tone:{k * BIN_HZ!r}:1.0"}, transport={"client_queue": 512})
+    config = make_config(
+        input={"source": f"tone:{k * BIN_HZ!r}:1.0"}, transport={"client_queue": 512}
+    )
     async with running_engine(config) as engine:
         async with trio_websocket.open_websocket_url(ws_url(engine)) as ws:
             first = await receive_json(ws)
@@ -30,7 +32,15 @@ async def test_tone_arrives_as_peak_bin_with_spec_amplitude() -> None:
             while time.monotonic() - started < 2.0:
                 frames.append(await receive_json(ws))
             elapsed = time.monotonic() - started
-    for field in ("type", "frameCount", "startTime", "magnitudes", "spectralFlux", "bpm", "bpmConfidence"):
+    for field in (
+        "type",
+        "frameCount",
+        "startTime",
+        "magnitudes",
+        "spectralFlux",
+        "bpm",
+        "bpmConfidence",
+    ):
         assert field in first, field
     assert first["type"] == "fft_magnitudes"
     assert first["sampleRate"] == SAMPLE_RATE
@@ -79,7 +89,9 @@ async def test_stalled_client_does_not_slow_another() -> None:
 
 async def test_frame_conservation_under_stalled_consumer() -> None:
     """captured = delivered + dropped at every stage, exactly, once the pipeline is drained."""
-    config = make_config(pipeline={"capture_queue": 4, "endpoint_queue": 2}, transport={"client_queue": 2})
+    config = make_config(
+        pipeline={"capture_queue": 4, "endpoint_queue": 2}, transport={"client_queue": 2}
+    )
     async with running_engine(config, paced=False) as engine:
         async with trio_websocket.open_websocket_url(ws_url(engine)) as ws:
             await receive_json(ws)
@@ -123,12 +135,11 @@ async def test_shutdown_under_load_leaves_nothing_behind() -> None:
             clients_done += 1
 
     with trio.fail_after(10):
-        async with trio.open_nursery() as clients:
-            async with running_engine() as engine:
-                for _ in range(20):
-                    clients.start_soon(client, ws_url(engine))
-                await trio.sleep(1.0)
-                assert engine.web is not None and engine.web.stats.clients_connected == 20
+        async with trio.open_nursery() as clients, running_engine() as engine:
+            for _ in range(20):
+                clients.start_soon(client, ws_url(engine))
+            await trio.sleep(1.0)
+            assert engine.web is not None and engine.web.stats.clients_connected == 20
             # engine gone: every client saw its connection close
     assert clients_done == 20
     leftover = {t.name for t in threading.enumerate()} - before

@@ -59,7 +59,12 @@ async def test_page_metrics_health_and_errors() -> None:
         assert (await http(engine, get("/nope")))[0] == 404
         assert (await http(engine, get("/", "POST")))[0] == 405
         assert (await http(engine, get("/", "HEAD")))[2] == b""
-        for sneaky in ("/../pyproject.toml", "/%2e%2e/pyproject.toml", "//etc/passwd", "/static/../cli.py"):
+        for sneaky in (
+            "/../pyproject.toml",
+            "/%2e%2e/pyproject.toml",
+            "//etc/passwd",
+            "/static/../cli.py",
+        ):
             assert (await http(engine, get(sneaky)))[0] in (400, 404), sneaky
         assert (await http(engine, b"GARBAGE\r\n\r\n"))[0] == 400
 
@@ -79,7 +84,9 @@ async def test_foreign_origin_refused_local_allowed() -> None:
             "Upgrade: websocket\r\nConnection: Upgrade\r\n"
             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
         )
-        status, _, _ = await http(engine, get("/ws", extra=upgrade + "Origin: http://evil.example\r\n"))
+        status, _, _ = await http(
+            engine, get("/ws", extra=upgrade + "Origin: http://evil.example\r\n")
+        )
         assert status == 403
         assert engine.web.stats.refused_origin == 1  # type: ignore[union-attr]
         headers = [("Origin", f"http://localhost:{port}")]

@@ -20,7 +20,10 @@ class CaptureSource(Protocol):
     description: str
 
     async def run(
-        self, bridge: CaptureBridge, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+        self,
+        bridge: CaptureBridge,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None: ...
 
 

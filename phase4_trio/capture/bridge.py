@@ -105,7 +105,9 @@ class CaptureBridge:
             target = self._ring[slot]
             frames = min(len(block), self.block_size)
             if block.dtype == np.int32:
-                np.multiply(block[:frames], 1.0 / 2147483648.0, out=target[:frames], casting="unsafe")
+                np.multiply(
+                    block[:frames], 1.0 / 2147483648.0, out=target[:frames], casting="unsafe"
+                )
             else:
                 target[:frames] = block[:frames]
             if frames < self.block_size:

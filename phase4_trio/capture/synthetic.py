@@ -95,7 +95,10 @@ class SyntheticSource:
         self.description = type(generator).__name__.removesuffix("Generator").lower()
 
     async def run(
-        self, bridge: CaptureBridge, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+        self,
+        bridge: CaptureBridge,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         stop = threading.Event()
         thread = threading.Thread(

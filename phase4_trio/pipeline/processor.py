@@ -43,8 +43,14 @@ class Processor:
         """Turn one block into a spectrum; with DSP disabled, spectra carry zero magnitudes."""
         if self._analyzer is None:
             return Spectrum(
-                block.index, block.capture_time, self._sample_rate, self._bridge.block_size,
-                self._silence, self._silence, 0.0, 0.0,
+                block.index,
+                block.capture_time,
+                self._sample_rate,
+                self._bridge.block_size,
+                self._silence,
+                self._silence,
+                0.0,
+                0.0,
             )
         result = self._analyzer.process(block.data)
         return Spectrum(

@@ -79,5 +79,7 @@ class HttpApp:
         else:
             return text(404, f"not found: {path}")
         if method not in ("GET", "HEAD"):
-            return attrs.evolve(text(405, f"method {method} not allowed"), headers=(("Allow", "GET, HEAD"),))
+            return attrs.evolve(
+                text(405, f"method {method} not allowed"), headers=(("Allow", "GET, HEAD"),)
+            )
         return response

@@ -49,15 +49,15 @@ class ReplayStream(trio.abc.Stream):
 
     def __init__(self, stream: trio.abc.Stream, head: bytes) -> None:
         self._stream = stream
-        self._head = head
+        self._head = memoryview(head)
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         if self._head:
             await trio.lowlevel.checkpoint()
             size = len(self._head) if max_bytes is None else max_bytes
             chunk, self._head = self._head[:size], self._head[size:]
-            return chunk
-        return await self._stream.receive_some(max_bytes)
+            return bytes(chunk)
+        return bytes(await self._stream.receive_some(max_bytes))
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         await self._stream.send_all(data)
@@ -120,7 +120,9 @@ def serialize(response: Response, *, method: str = "GET") -> bytes:
     connection = h11.Connection(h11.SERVER)
     connection.receive_data(f"{method} / HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     connection.next_event()
-    parts = [connection.send(h11.Response(status_code=response.status, headers=response.header_list()))]
+    parts = [
+        connection.send(h11.Response(status_code=response.status, headers=response.header_list()))
+    ]
     if method != "HEAD":
         parts.append(connection.send(h11.Data(data=response.body)))
     parts.append(connection.send(h11.EndOfMessage()))
@@ -154,7 +156,9 @@ class WebServer:
                 reason = "address already in use"
             else:
                 reason = error.strerror or str(error)
-            raise Phase4Error(f"transport.websocket_address: cannot listen on {address}: {reason}") from None
+            raise Phase4Error(
+                f"transport.websocket_address: cannot listen on {address}: {reason}"
+            ) from None
 
     @property
     def port(self) -> int:
@@ -207,7 +211,10 @@ class WebServer:
             return
         target = request.target.decode("latin-1")
         path, _, query = target.partition("?")
-        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in request.headers}
+        headers = {
+            name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in request.headers
+        }
         method = request.method.decode("latin-1")
         wants_upgrade = "websocket" in headers.get("upgrade", "").lower()
         if path == self.config.websocket_path and wants_upgrade and method == "GET":
@@ -252,7 +259,10 @@ class WebServer:
                 connection = await request.accept()
                 name = f"ws-{stats.clients_total}"
                 with self._router.subscribe(
-                    name, self.config.client_queue, latest_wins=True, sampled=options.fps is not None
+                    name,
+                    self.config.client_queue,
+                    latest_wins=True,
+                    sampled=options.fps is not None,
                 ) as subscription:
                     try:
                         client = await stream_to_client(

@@ -44,7 +44,9 @@ class ClientOptions:
 def parse_options(query: str) -> ClientOptions:
     """Parse and check the query string; unknown or repeated parameters are errors."""
     try:
-        fields = parse_qs(query, keep_blank_values=True, strict_parsing=bool(query), max_num_fields=8)
+        fields = parse_qs(
+            query, keep_blank_values=True, strict_parsing=bool(query), max_num_fields=8
+        )
     except ValueError as error:
         raise OptionError(f"malformed query string: {error}") from None
     options: dict[str, object] = {}
