@@ -19,7 +19,8 @@ import trio_websocket
 
 from ..pipeline.messages import Spectrum
 from ..pipeline.router import Subscription
-from . import wire_json
+from . import wire_binary, wire_json
+from .bands import reduce_spectrum
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +83,8 @@ def parse_options(query: str) -> ClientOptions:
 def encode_for(spectrum: Spectrum, options: ClientOptions, dropped: int) -> str | bytes:
     """The message a client with these options gets; shared work is cached on the spectrum."""
     if options.bins is not None:
-        from .bands import reduce_spectrum
-
         spectrum = reduce_spectrum(spectrum, options.bins)
     if options.format == "f32":
-        from . import wire_binary
-
         return wire_binary.encode(spectrum, with_flux=options.flux, dropped=dropped)
     return wire_json.encode_message(spectrum, dropped)
 
