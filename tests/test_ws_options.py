@@ -1,0 +1,142 @@
+"""Per-client options: ?format=f32, ?bins=N, ?fps=N — parsing, real sockets, and pacing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trio
+import trio.testing
+import trio_websocket
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine_helpers import make_config, receive_json, running_engine, ws_url
+from phase4_trio.pipeline.messages import Spectrum
+from phase4_trio.pipeline.router import Router
+from phase4_trio.transport import wire_binary
+from phase4_trio.transport.websocket import (
+    ClientOptions,
+    OptionError,
+    parse_options,
+    stream_to_client,
+)
+
+BIN_HZ = 44100 / 256
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("", ClientOptions()),
+        ("format=f32", ClientOptions(format="f32")),
+        ("fps=30&bins=64", ClientOptions(fps=30.0, bins=64)),
+        ("format=json&flux=0", ClientOptions(flux=False)),
+    ],
+)
+def test_parse_options(query: str, expected: ClientOptions) -> None:
+    assert parse_options(query) == expected
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "format=xml",
+        "fps=0",
+        "fps=nan",
+        "fps=-3",
+        "bins=0",
+        "bins=abc",
+        "flux=yes",
+        "x=1",
+        "fps=1&fps=2",
+    ],
+)
+def test_bad_options_are_option_errors(query: str) -> None:
+    with pytest.raises(OptionError):
+        parse_options(query)
+
+
+@given(st.text(max_size=200))
+def test_parse_options_fuzz_raises_only_option_error(query: str) -> None:
+    try:
+        parse_options(query)
+    except OptionError:
+        pass
+
+
+async def test_binary_format_over_a_real_socket() -> None:
+    config = make_config(input={"source": f"tone:{30 * BIN_HZ!r}:1.0"})
+    async with running_engine(config) as engine:
+        url = ws_url(engine, "format=f32")
+        async with trio_websocket.open_websocket_url(url) as ws:
+            for _ in range(5):
+                message = await ws.get_message()
+    assert isinstance(message, bytes)
+    decoded = wire_binary.decode(message)
+    assert decoded.sample_rate == 44100
+    assert decoded.fft_size == 256
+    assert len(decoded.magnitudes) == 129
+    assert int(np.argmax(decoded.magnitudes)) == 30
+    assert decoded.magnitudes[30] == pytest.approx(0.5, rel=0.05)
+    assert decoded.flux is not None
+
+
+async def test_bins_reduces_json_magnitudes() -> None:
+    async with running_engine() as engine:
+        async with trio_websocket.open_websocket_url(ws_url(engine, "bins=32")) as ws:
+            message = await receive_json(ws)
+    assert len(message["magnitudes"]) == 32
+    assert len(message["spectralFlux"]) == 32
+
+
+async def test_fps_sends_fewer_and_latest_frames() -> None:
+    async with running_engine() as engine:
+        async with trio_websocket.open_websocket_url(ws_url(engine, "fps=10")) as ws:
+            counts = [(await receive_json(ws))["frameCount"] for _ in range(6)]
+    steps = np.diff(counts)
+    assert (steps > 5).all(), counts  # ~17 frames between sends at 172/10
+    assert engine.router.closed_dropped == 0
+
+
+class FakeConnection:
+    """Stands in for a socket so the pacing loop can run on Trio's virtual clock."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[float, str | bytes]] = []
+
+    async def send_message(self, message: str | bytes) -> None:
+        self.sent.append((trio.current_time(), message))
+        await trio.lowlevel.checkpoint()
+
+    async def get_message(self) -> str:
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
+
+
+def spectrum(index: int) -> Spectrum:
+    zeros = np.zeros(129, dtype=np.float32)
+    return Spectrum(index, 0.0, 44100, 256, zeros, zeros, 0.0, 0.0)
+
+
+async def test_fps_pacing_on_a_virtual_clock(autojump_clock: trio.testing.MockClock) -> None:
+    """At fps=20 with 172 frames/s arriving, one send per 50 ms, each the newest frame."""
+    router = Router()
+    connection = FakeConnection()
+    with router.subscribe("paced", 4, sampled=True) as subscription:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(
+                stream_to_client,
+                connection,
+                subscription,
+                ClientOptions(fps=20.0),
+                lambda _latency: None,
+            )
+            for index in range(172 * 2):
+                router.route(spectrum(index))
+                await trio.sleep(256 / 44100)
+            nursery.cancel_scope.cancel()
+    times = np.array([t for t, _ in connection.sent])
+    assert len(times) in (40, 41)
+    assert np.allclose(np.diff(times), 0.05, atol=0.006)
+    assert subscription.dropped == 0
+    assert subscription.skipped > 250
