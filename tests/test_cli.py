@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -101,3 +105,62 @@ def test_invalid_yaml_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert str(path) in result.stderr
+
+
+def start_engine(*args: str) -> tuple[subprocess.Popen[str], str]:
+    """Start ``phase4 run`` on an ephemeral port; return the process and its printed line."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PHASE4_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "phase4_trio", "run", "--ws", "127.0.0.1:0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environ,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    return process, line
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_run_prints_url_and_stops_cleanly_on_signal(signum: signal.Signals) -> None:
+    process, line = start_engine("--source", "tone:440")
+    try:
+        assert line.startswith("phase4: page http://127.0.0.1:"), line
+        url = line.split()[2]
+        with urllib.request.urlopen(url, timeout=5) as response:
+            assert b"<canvas" in response.read()
+        process.send_signal(signum)
+        assert process.wait(timeout=10) == 0
+        assert process.stderr is not None
+        assert "Traceback" not in process.stderr.read()
+    finally:
+        process.kill()
+
+
+def test_sigterm_during_startup_exits_cleanly() -> None:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PHASE4_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "phase4_trio", "run", "--source", "noise", "--ws", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environ,
+    )
+    time.sleep(0.3)  # inside interpreter start-up / imports / engine build
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=10)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+
+
+def test_port_in_use_is_one_line_exit_2() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = phase4("run", "--source", "tone:440", "--ws", f"127.0.0.1:{port}")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "address already in use" in lines[0]
