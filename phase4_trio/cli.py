@@ -76,6 +76,15 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "ws", None) is not None:
         put("transport", "websocket_address", args.ws)
         put("transport", "websocket_enabled", True)
+    if getattr(args, "udp", None) is not None:
+        put("transport", "udp_send_address", args.udp)
+        put("transport", "udp_enabled", True)
+    if getattr(args, "record", None) is not None:
+        put("record", "path", args.record)
+    if getattr(args, "format", None) is not None:
+        put("record", "format", args.format)
+    if getattr(args, "force", False):
+        put("record", "force", True)
     return overrides
 
 
@@ -115,6 +124,24 @@ async def _cancel_on_signal(signals: Any, scope: trio.CancelScope) -> None:
         log.info("received %s, shutting down", signal.Signals(signum).name)
         scope.cancel()
         return
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from .record.command import record_command
+
+    config = load(args)
+    setup_logging(config.log_level)
+    return record_command(config, seconds=args.seconds)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
 
 
 def cmd_config_show(args: argparse.Namespace) -> int:
@@ -171,8 +198,30 @@ def build_parser() -> ArgumentParser:
     run.add_argument(
         "--ws", metavar="HOST:PORT", help="page + WebSocket address (default 127.0.0.1:8889)"
     )
+    run.add_argument(
+        "--udp", metavar="HOST:PORT", help="also send the binary spectrum by UDP to HOST:PORT"
+    )
+    run.add_argument("--record", metavar="OUT.wav", help="also record what is captured, losslessly")
+    run.add_argument("--force", action="store_true", help="let --record overwrite OUT.wav")
     run.add_argument("--log-level", metavar="L", help="debug, info, warning, error")
     run.set_defaults(handler=cmd_run)
+
+    record = commands.add_parser(
+        "record", help="capture to a WAV file with a live level meter (until S seconds or Ctrl-C)"
+    )
+    record.add_argument("record", metavar="OUT.wav", help="the WAV file to write")
+    _add_config_flag(record)
+    _add_source_flags(record)
+    record.add_argument(
+        "--seconds", metavar="S", type=_positive_seconds, help="stop after S seconds of audio"
+    )
+    record.add_argument(
+        "--format", choices=("pcm16", "float32"), help="sample format (default pcm16)"
+    )
+    record.add_argument("--force", action="store_true", help="overwrite OUT.wav if it exists")
+    record.add_argument("--sample-rate", metavar="N", help="samples per second (default 44100)")
+    record.add_argument("--log-level", metavar="L", help="debug, info, warning, error")
+    record.set_defaults(handler=cmd_record)
 
     config = commands.add_parser("config", help="show or validate configuration")
     config_commands = config.add_subparsers(

@@ -28,8 +28,10 @@ from .dsp import Analyzer
 from .pipeline.messages import Block, Spectrum
 from .pipeline.processor import Processor
 from .pipeline.router import Router
+from .record import WavRecorder
 from .transport.http import HttpApp, load_assets
 from .transport.server import WebServer
+from .transport.udp import UdpStats, run_udp_sender
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,18 @@ class Engine:
             self.web = WebServer(config.transport, self.router, app, self.latency_histogram.observe)
         self._last_audio = -1.0
         self._last_received = 0
+        self.udp_stats = UdpStats()
+        self.recorder: WavRecorder | None = None
+        if config.record.path:
+            self.recorder = WavRecorder(
+                config.record.path,
+                sample_rate=self.sample_rate,
+                channels=self.channels,
+                sample_format=config.record.format,
+                fifo_seconds=config.record.fifo_seconds,
+                force=config.record.force,
+            )
+            self.recorder.check()  # the file itself is created when the recorder starts
 
     # ------------------------------------------------------------ lifecycle
 
@@ -83,6 +97,8 @@ class Engine:
             token=trio.lowlevel.current_trio_token(),
         )
         self.processor = Processor(bridge, self._analyzer, self.sample_rate)
+        if self.recorder is not None:
+            bridge.add_tap(self.recorder)
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(
@@ -92,10 +108,45 @@ class Engine:
                 nursery.start_soon(_named, "stats", self._stats_loop)
                 if self.web is not None:
                     await nursery.start(_named, "websocket", self.web.run)
-                await nursery.start(_named, "capture", self.source.run, bridge)
+                if self.config.transport.udp_enabled:
+                    await nursery.start(_named, "udp", self._send_udp)
+                await nursery.start(_named, "capture", self._capture, bridge)
+                if self.recorder is not None:
+                    await nursery.start(_named, "recorder", self._record)
                 task_status.started(self)
         finally:
             bridge.close()
+
+    async def _capture(self, bridge: CaptureBridge, *, task_status: trio.TaskStatus[None]) -> None:
+        """The source; once it has stopped, for whatever reason, the recorder is told to
+        finish, so the file ends with the very last captured block."""
+        try:
+            await self.source.run(bridge, task_status=task_status)
+        finally:
+            bridge.close()
+            if self.recorder is not None:
+                self.recorder.stop()
+
+    async def _record(self, *, task_status: trio.TaskStatus[None]) -> None:
+        """Shielded: cancelling the engine must not finish the file while the source still
+        captures; :meth:`_capture` stops the recorder once the source is down."""
+        assert self.recorder is not None
+        with trio.CancelScope(shield=True):
+            await self.recorder.run(task_status=task_status)
+
+    async def _send_udp(self, *, task_status: trio.TaskStatus[None]) -> None:
+        """Capacity 1, sampled: the sender wants the newest spectrum at each tick, and the
+        ones it skips are by design (``skipped``), not losses (``dropped``)."""
+        transport = self.config.transport
+        with self.router.subscribe("udp", 1, sampled=True) as subscription:
+            await run_udp_sender(
+                transport.udp_send_address,
+                transport.udp_send_interval.seconds,
+                subscription,
+                self.udp_stats,
+                self.block_size,
+                task_status=task_status,
+            )
 
     async def _stats_loop(self) -> None:
         assert self.bridge is not None and self.processor is not None
@@ -229,6 +280,43 @@ class Engine:
                     "phase4_capture_to_send_seconds",
                     "From the capture callback to the message written to a client socket.",
                     self.latency_histogram,
+                ),
+            ]
+        if self.config.transport.udp_enabled:
+            u = self.udp_stats
+            collected += [
+                m.labelled(
+                    "phase4_udp_ticks_total",
+                    "counter",
+                    "UDP send ticks, by outcome (idle: no new spectrum since the last tick).",
+                    [
+                        ((("outcome", "sent"),), u.sent),
+                        ((("outcome", "error"),), u.errors),
+                        ((("outcome", "idle"),), u.idle),
+                    ],
+                ),
+                m.counter("phase4_udp_bytes_total", "UDP payload bytes sent.", u.bytes),
+            ]
+        if self.recorder is not None:
+            r = self.recorder.stats
+            collected += [
+                m.counter(
+                    "phase4_record_frames_total",
+                    "Frames written to the WAV file.",
+                    r.frames_written,
+                ),
+                m.labelled(
+                    "phase4_record_lost_frames_total",
+                    "counter",
+                    "Captured frames not recorded, by reason.",
+                    [
+                        ((("reason", "fifo_overflow"),), r.overflows),
+                        ((("reason", "after_stop"),), r.late_frames),
+                    ],
+                ),
+                m.counter("phase4_record_errors_total", "WAV write errors.", r.errors),
+                m.gauge(
+                    "phase4_record_fifo_fill_ratio", "Recorder FIFO fill, 0 to 1.", r.fifo_fill
                 ),
             ]
         collected += m.process_metrics()

@@ -218,11 +218,11 @@ def test_an_existing_file_is_not_overwritten_without_force(tmp_path: Path) -> No
 
 
 def test_unwritable_destinations_are_one_line_errors(tmp_path: Path) -> None:
-    with pytest.raises(Phase4Error, match="cannot create"):
+    with pytest.raises(Phase4Error, match=r"cannot create \(no directory"):
         make_recorder(tmp_path / "no" / "such" / "dir.wav").open()
     with pytest.raises(Phase4Error, match="is a directory"):
         make_recorder(tmp_path).open()
-    with pytest.raises(Phase4Error, match="cannot create"):
+    with pytest.raises(Phase4Error, match="is a directory"):
         make_recorder(tmp_path, force=True).open()
 
 

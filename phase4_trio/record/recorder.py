@@ -163,16 +163,28 @@ class WavRecorder:
 
     # ------------------------------------------------------------ Trio side
 
+    def check(self) -> None:
+        """Raise the user errors :meth:`open` would, without creating anything; lets an owner
+        refuse a bad path before it starts other work."""
+        if self.path.is_dir():
+            raise Phase4Error(f"{self.path}: is a directory, not a file name")
+        if not self.force and self.path.exists():
+            raise self._exists_error()
+        if not self.path.parent.is_dir():
+            raise Phase4Error(f"{self.path}: cannot create (no directory {self.path.parent})")
+
+    def _exists_error(self) -> Phase4Error:
+        return Phase4Error(
+            f"{self.path}: already exists; use --force (record.force: true) to overwrite it"
+        )
+
     def open(self) -> None:
         """Create the file and write an empty header; refuse to overwrite unless ``force``."""
+        self.check()
         try:
             handle = open(self.path, "wb" if self.force else "xb", buffering=0)  # noqa: SIM115
-        except FileExistsError:
-            if self.path.is_dir():
-                raise Phase4Error(f"{self.path}: is a directory, not a file name") from None
-            raise Phase4Error(
-                f"{self.path}: already exists; use --force (record.force: true) to overwrite it"
-            ) from None
+        except FileExistsError:  # created since check(): still not ours to overwrite
+            raise self._exists_error() from None
         except OSError as error:
             raise Phase4Error(f"{self.path}: cannot create ({error.strerror or error})") from None
         try:

@@ -1,0 +1,154 @@
+"""``phase4 record OUT.wav``: capture straight to a WAV file, nothing else.
+
+No DSP, no server: source → bridge → recorder tap, so the whole machine serves the file.
+On a terminal a progress line shows elapsed/remaining recorded time, a peak meter and the
+FIFO fill, redrawn :data:`REDRAW_SECONDS`; when stdout is not a terminal (a pipe, a log,
+a test) only the one-line summary is printed at the end.
+
+Stopping: after ``--seconds`` the recorder stops itself at exactly that many frames; on
+SIGINT/SIGTERM the source is stopped first, then the recorder drains and finalises the
+header, so the file always ends on the last captured block. Exit 0 when the file holds
+everything captured; exit 1 when anything was lost (FIFO overflow, write error), after
+saying what on stderr — the file is still a valid WAV up to that point.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+from collections.abc import AsyncIterator
+from typing import TextIO
+
+import trio
+
+from ..capture import CaptureBridge, CaptureSource, open_source
+from ..config import Config
+from ..pipeline.messages import Block
+from .recorder import WavRecorder
+
+REDRAW_SECONDS = 0.1
+METER_WIDTH = 30
+METER_FLOOR_DBFS = -60.0
+
+
+def record_command(config: Config, *, seconds: float | None, stream: TextIO = sys.stdout) -> int:
+    """Open the source and the file (user errors raise :class:`Phase4Error`), record, report."""
+    source = open_source(config.input)
+    recorder = WavRecorder(
+        config.record.path,
+        sample_rate=source.sample_rate,
+        channels=source.channels,
+        sample_format=config.record.format,
+        fifo_seconds=config.record.fifo_seconds,
+        force=config.record.force,
+        max_frames=None if seconds is None else round(seconds * source.sample_rate),
+    )
+    recorder.open()
+    trio.run(_record, config, source, recorder, seconds, stream)
+    stats = recorder.stats
+    rate = source.sample_rate
+    print(
+        f"phase4: recorded {stats.frames_written / rate:.2f} s ({stats.frames_written} frames,"
+        f" {rate} Hz, {source.channels} ch, {config.record.format}) to {recorder.path}",
+        file=stream,
+        flush=True,
+    )
+    failed = False
+    if stats.overflows:
+        print(
+            f"phase4: {stats.overflows} frames lost: the disk fell behind by more than"
+            f" record.fifo_seconds ({config.record.fifo_seconds:g} s)",
+            file=sys.stderr,
+        )
+        failed = True
+    if stats.errors:
+        print(f"phase4: {stats.error or 'write errors, see the log'}", file=sys.stderr)
+        failed = True
+    return 1 if failed else 0
+
+
+async def _record(
+    config: Config,
+    source: CaptureSource,
+    recorder: WavRecorder,
+    seconds: float | None,
+    stream: TextIO,
+) -> None:
+    send, receive = trio.open_memory_channel[Block](config.pipeline.capture_queue)
+    bridge = CaptureBridge(
+        block_size=config.input.buffer_size,
+        channels=source.channels,
+        slots=config.pipeline.ring_slots,
+        send_channel=send,
+        token=trio.lowlevel.current_trio_token(),
+    )
+    bridge.add_tap(recorder)
+    capture_scope = trio.CancelScope()
+
+    async def recording(task_status: trio.TaskStatus[None]) -> None:
+        await recorder.run(task_status=task_status)
+        capture_scope.cancel()  # the recorder stopped itself: length reached, or a failure
+
+    async def release(blocks: trio.MemoryReceiveChannel[Block]) -> None:
+        """Nothing analyses the blocks here; give their ring slots straight back."""
+        async for block in blocks:
+            bridge.release(block)
+
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(recording)
+            with capture_scope:
+                async with trio.open_nursery() as capture:
+                    capture.start_soon(release, receive)
+                    capture.start_soon(_cancel_on_signal, signals, capture.cancel_scope)
+                    if stream.isatty():
+                        capture.start_soon(_show_progress, recorder, seconds, stream)
+                    await capture.start(source.run, bridge)
+            bridge.close()
+            recorder.stop()
+    if stream.isatty():
+        stream.write(f"\r{progress_line(recorder, seconds)}\n")
+
+
+async def _cancel_on_signal(signals: AsyncIterator[int], scope: trio.CancelScope) -> None:
+    async for _signum in signals:
+        scope.cancel()
+        return
+
+
+async def _show_progress(recorder: WavRecorder, seconds: float | None, stream: TextIO) -> None:
+    while True:
+        stream.write(f"\r{progress_line(recorder, seconds)}\x1b[K")
+        stream.flush()
+        await trio.sleep(REDRAW_SECONDS)
+
+
+def progress_line(recorder: WavRecorder, seconds: float | None) -> str:
+    """``REC 00:01.2 / 00:03.0 (-00:01.8)  [#####-----]  peak -6.0 dBFS  rms -9.0 dBFS  fifo 0%``"""
+    stats = recorder.stats
+    elapsed = stats.frames_written / recorder.sample_rate
+    timing = _clock(elapsed)
+    if seconds is not None:
+        timing += f" / {_clock(seconds)} (-{_clock(max(0.0, seconds - elapsed))})"
+    clip = "  CLIP" if stats.peak_dbfs >= -0.1 else ""
+    return (
+        f"REC {timing}  [{meter(stats.peak_dbfs)}]  peak {_db(stats.peak_dbfs)}"
+        f"  rms {_db(stats.rms_dbfs)}  fifo {stats.fifo_fill:.0%}{clip}"
+    )
+
+
+def meter(level_dbfs: float, width: int = METER_WIDTH) -> str:
+    """A bar from :data:`METER_FLOOR_DBFS` (empty) to 0 dBFS (full)."""
+    fraction = 0.0 if math.isinf(level_dbfs) else 1.0 - level_dbfs / METER_FLOOR_DBFS
+    filled = round(min(1.0, max(0.0, fraction)) * width)
+    return "#" * filled + "-" * (width - filled)
+
+
+def _db(value: float) -> str:
+    return "  -inf dBFS" if math.isinf(value) else f"{value:6.1f} dBFS"
+
+
+def _clock(seconds: float) -> str:
+    minutes, rest = divmod(seconds, 60.0)
+    return f"{int(minutes):02d}:{rest:04.1f}"
