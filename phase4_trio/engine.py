@@ -236,6 +236,21 @@ class Engine:
                     self.callback_histogram,
                 ),
             ]
+        restarts = getattr(self.source, "restarts", None)
+        if restarts is not None:
+            collected += [
+                m.counter("phase4_capture_restarts_total", "Device streams reopened.", restarts),
+                m.counter(
+                    "phase4_capture_open_failures_total",
+                    "Failed attempts to reopen the device.",
+                    getattr(self.source, "open_failures", 0),
+                ),
+                m.gauge(
+                    "phase4_capture_reconnecting",
+                    "1 while the device stream is being reopened.",
+                    getattr(self.source, "state", "") == "reconnecting",
+                ),
+            ]
         if processor is not None:
             collected.append(
                 m.counter(
