@@ -57,6 +57,7 @@ const stats = {
   messages: 0, // fft_magnitudes messages received
   ignored: 0, // messages of other types / shapes
   bad: 0, // unparseable text
+  binary: 0, // binary frames (ignored: this page reads the JSON form)
   skipped: 0, // frames replaced by a newer one before they were drawn
   drawn: 0, // new frames drawn
   draws: 0, // animation frames that drew anything
@@ -112,6 +113,9 @@ function accept(msg) {
 
 const conn = new Connection({
   onText,
+  onBinary: () => {
+    stats.binary += 1;
+  },
   onState: (info) => {
     stats.state = info.state;
     stats.detail = info.detail;
@@ -141,7 +145,9 @@ function renderStatus() {
   const label = { connected: "Connected", connecting: "Connecting…", reconnecting: "Reconnecting…", disconnected: "Disconnected", error: "Error" }[s] || s;
   el.textContent = stats.detail && s !== "connected" ? `${label} (${stats.detail})` : label;
   el.title = stats.url;
-  $("connectBtn").disabled = s === "connected" || s === "connecting";
+  // Connect stays available to switch servers: disabled only when it would change nothing
+  const same = $("wsUrl").value.trim() === stats.url;
+  $("connectBtn").disabled = same && (s === "connected" || s === "connecting");
   $("disconnectBtn").disabled = s === "disconnected" || s === "error";
 }
 
@@ -478,6 +484,7 @@ function wireControls() {
   }
   $("connectBtn").addEventListener("click", () => connect($("wsUrl").value));
   $("disconnectBtn").addEventListener("click", () => conn.disconnect());
+  $("wsUrl").addEventListener("input", renderStatus);
   $("wsUrl").addEventListener("keydown", (e) => {
     if (e.key === "Enter") connect($("wsUrl").value);
   });

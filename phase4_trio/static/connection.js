@@ -7,10 +7,11 @@ export const BACKOFF_CAP_MS = 5000;
 export class Connection {
   /**
    * @param {{onText: (text: string) => void, onState: (info: object) => void}} handlers
-   * onText receives every text message; binary frames are ignored here.
+   * onText receives every text message; onBinary (optional) every binary one.
    */
-  constructor({ onText, onState }) {
+  constructor({ onText, onState, onBinary = () => {} }) {
     this.onText = onText;
+    this.onBinary = onBinary;
     this.onState = onState;
     this.ws = null;
     this.url = "";
@@ -83,6 +84,7 @@ export class Connection {
         this.attempt = 0; // backoff restarts only once the server has actually sent something
       }
       if (typeof event.data === "string") this.onText(event.data);
+      else this.onBinary(event.data); // not for this page: counted, otherwise ignored
     };
     ws.onerror = () => {
       /* onclose follows and decides */
