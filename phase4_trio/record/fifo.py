@@ -60,7 +60,7 @@ class FrameFifo:
     def write(self, block: NDArray[np.float32] | NDArray[np.int32]) -> bool:
         """Producer side: copy a ``(frames, channels)`` block in; ``False`` if it was dropped."""
         stats = self.stats
-        frames = len(block)
+        frames = block.shape[0] if block.ndim else 1
         if not self._gate.acquire(blocking=False):  # close() holds it: we are shutting down
             stats.late_frames += frames
             return False
@@ -117,10 +117,6 @@ class FrameFifo:
         """Consumer side: accept no more blocks; waits only for a write already in progress."""
         with self._gate:
             self._closed = True
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
     def pending(self) -> int:
         """Frames written and not yet consumed."""
