@@ -40,6 +40,7 @@ const model = {
 
 const display = {
   hasData: false,
+  stale: "", // when not connected: why the frame on screen is the last one received
   layoutKey: "",
   layout: null,
   values: new Float32Array(0), // smoothed dB per element (what bars / radial draw)
@@ -122,6 +123,8 @@ const conn = new Connection({
     stats.url = info.url;
     stats.opens = conn ? conn.opens : 0;
     if (info.state === "connected") lastFrameCount = null;
+    display.stale = info.state === "connected" ? "" : `${info.state} · showing the last frame received`;
+    needsDraw = true;
     renderStatus();
   },
 });

@@ -81,7 +81,7 @@ export function formatHz(f) {
 
 /**
  * Candidate frequency ticks for an axis: [{f, label, major}] in ascending order.
- * labels: "hz" gives 1-2-5 ticks, "note" gives every C (C0 .. C10) plus A4.
+ * labels: "hz" gives 1-2-5 ticks, "note" gives every C (C0 .. C10).
  */
 export function frequencyTicks(scale, labels) {
   const out = [];
@@ -90,8 +90,6 @@ export function frequencyTicks(scale, labels) {
       const f = 440 * 2 ** ((12 * (oct + 1) - 69) / 12);
       if (f >= scale.fmin && f <= scale.fmax) out.push({ f, label: `C${oct}`, major: true });
     }
-    if (440 >= scale.fmin && 440 <= scale.fmax) out.push({ f: 440, label: "A4", major: false });
-    out.sort((a, b) => a.f - b.f);
     return out;
   }
   if (scale.kind === "log") {

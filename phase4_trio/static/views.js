@@ -83,6 +83,16 @@ class View {
     return clamp01((db - this.model.minDb) / (this.model.maxDb - this.model.minDb));
   }
 
+  /** A note over a drawing that is no longer live (disconnected / reconnecting). */
+  staleNote(ctx, d) {
+    if (!d.stale) return;
+    ctx.font = this.font(11);
+    ctx.textAlign = "left";
+    ctx.textBaseline = "top";
+    ctx.fillStyle = "#93c5fd";
+    ctx.fillText(d.stale, this.plot.left + 6 * dpr(), this.plot.top + 4 * dpr());
+  }
+
   waiting(ctx) {
     ctx.fillStyle = "#6b7280";
     ctx.font = this.font(14);
@@ -208,6 +218,7 @@ export class BarsView extends View {
       }
     }
     if (this.hoverX !== null && this.hoverX !== undefined) this.drawHover(d);
+    this.staleNote(ctx, d);
   }
 
   drawHover(d) {
@@ -490,5 +501,6 @@ export class SpectrogramView extends View {
     if (w - wx > 0) ctx.drawImage(this.ring, wx, 0, w - wx, p.height, p.left, p.top, w - wx, p.height);
     if (wx > 0) ctx.drawImage(this.ring, 0, 0, wx, p.height, p.left + w - wx, p.top, wx, p.height);
     if (!d.hasData) this.waiting(ctx);
+    else this.staleNote(ctx, d);
   }
 }
