@@ -138,6 +138,13 @@ def test_run_prints_url_and_stops_cleanly_on_signal(signum: signal.Signals) -> N
         process.kill()
 
 
+def catches_sigterm(pid: int) -> bool:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+    return False
+
+
 def test_sigterm_during_startup_exits_cleanly() -> None:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PHASE4_")}
     process = subprocess.Popen(
@@ -147,7 +154,11 @@ def test_sigterm_during_startup_exits_cleanly() -> None:
         text=True,
         env=environ,
     )
-    time.sleep(0.3)  # inside interpreter start-up / imports / engine build
+    # Signal as soon as the process catches SIGTERM: still importing or building the engine.
+    deadline = time.monotonic() + 30
+    while not catches_sigterm(process.pid):
+        assert time.monotonic() < deadline, "phase4 never installed its SIGTERM handler"
+        time.sleep(0.001)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=10)
     assert process.returncode == 0, stderr
