@@ -86,6 +86,7 @@ async def test_bins_reduces_json_magnitudes() -> None:
         async with trio_websocket.open_websocket_url(ws_url(engine, "bins=32")) as ws:
             message = await receive_json(ws)
     assert len(message["magnitudes"]) == 32
+    assert message["bands"] == 32
     assert len(message["spectralFlux"]) == 32
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import orjson
 
 from ..pipeline.messages import Spectrum
+from .bands import BandSpectrum
 
 MESSAGE_TYPE = "fft_magnitudes"
 _CACHE_KEY = "json"
@@ -28,21 +29,21 @@ def encode_body(spectrum: Spectrum) -> str:
     cached: str | None = spectrum.encoded(_CACHE_KEY)
     if cached is not None:
         return cached
-    body = orjson.dumps(
-        {
-            "type": MESSAGE_TYPE,
-            "frameCount": spectrum.frame_count,
-            "startTime": rfc3339(spectrum.capture_time),
-            "magnitudes": spectrum.magnitudes,
-            "spectralFlux": spectrum.flux,
-            "bpm": spectrum.bpm,
-            "bpmConfidence": spectrum.bpm_confidence,
-            "sampleRate": spectrum.sample_rate,
-            "fftSize": spectrum.fft_size,
-            "captureTime": spectrum.capture_time,
-        },
-        option=orjson.OPT_SERIALIZE_NUMPY,
-    ).decode()
+    fields = {
+        "type": MESSAGE_TYPE,
+        "frameCount": spectrum.frame_count,
+        "startTime": rfc3339(spectrum.capture_time),
+        "magnitudes": spectrum.magnitudes,
+        "spectralFlux": spectrum.flux,
+        "bpm": spectrum.bpm,
+        "bpmConfidence": spectrum.bpm_confidence,
+        "sampleRate": spectrum.sample_rate,
+        "fftSize": spectrum.fft_size,
+        "captureTime": spectrum.capture_time,
+    }
+    if isinstance(spectrum, BandSpectrum):
+        fields["bands"] = spectrum.bands  # magnitudes are log-spaced bands, not FFT bins
+    body = orjson.dumps(fields, option=orjson.OPT_SERIALIZE_NUMPY).decode()
     result: str = spectrum.remember(_CACHE_KEY, body)
     return result
 
