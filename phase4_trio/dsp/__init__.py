@@ -1,0 +1,82 @@
+"""Pure-numpy audio analysis: blocks of samples in, spectrum, flux and tempo out.
+
+No I/O and no Trio here (sans-I/O, like h11): the processor task owns the timing, this package
+owns the arithmetic, so it can be tested and benchmarked on synthetic blocks alone.
+"""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+from numpy.typing import NDArray
+
+from .flux import LOW_BAND_GAIN, LOW_BAND_HZ, SpectralFlux
+from .spectrum import MagnitudeSpectrum, bin_frequencies
+from .tempo import (
+    TempoEstimate,
+    TempoTracker,
+    estimate_tempo,
+    onset_strength,
+)
+from .window import WINDOW_NAMES, make_window
+
+__all__ = [
+    "LOW_BAND_GAIN",
+    "LOW_BAND_HZ",
+    "WINDOW_NAMES",
+    "Analysis",
+    "Analyzer",
+    "MagnitudeSpectrum",
+    "SpectralFlux",
+    "TempoEstimate",
+    "TempoTracker",
+    "bin_frequencies",
+    "estimate_tempo",
+    "make_window",
+    "onset_strength",
+]
+
+
+@attrs.frozen
+class Analysis:
+    """One block's results; the arrays are fresh per block and read-only."""
+
+    magnitudes: NDArray[np.float32]
+    flux: NDArray[np.float32]
+    bpm: float
+    bpm_confidence: float
+
+
+class Analyzer:
+    """Preallocated per-stream analysis: window, rFFT magnitudes, spectral flux, tempo.
+
+    Blocks are mixed down to the mean of their channels; a block shorter than ``size`` frames
+    is zero-padded at the end, as the original does. The arrays in each :class:`Analysis` are
+    new per call and read-only: consumers share them, and the analyzer keeps the latest ones
+    for the next flux and the tempo.
+    """
+
+    def __init__(self, size: int, sample_rate: int, window: str) -> None:
+        if sample_rate <= 0:
+            raise ValueError(f"sample rate must be positive, got {sample_rate}")
+        self.size = size
+        self.sample_rate = sample_rate
+        self._spectrum = MagnitudeSpectrum(make_window(window, size))
+        self._flux = SpectralFlux(size, sample_rate)
+        self._tempo = TempoTracker(sample_rate / size)
+
+    def process(self, block: NDArray[np.float32]) -> Analysis:
+        """Analyse one ``(frames, channels)`` float32 block (1-D is mono), ``frames <= size``."""
+        magnitudes = self._spectrum(block)
+        flux = self._flux(magnitudes)
+        # Shared with every consumer and kept here for the next flux: make that read-only real.
+        magnitudes.setflags(write=False)
+        flux.setflags(write=False)
+        tempo = self._tempo
+        tempo.push(flux, magnitudes)
+        return Analysis(magnitudes, flux, tempo.bpm, tempo.confidence)
+
+    def reset(self) -> None:
+        """Forget the flux reference and the tempo history, e.g. after a capture gap."""
+        self._flux.reset()
+        self._tempo.reset()
