@@ -19,17 +19,9 @@ import attrs
 import cattrs
 import yaml
 
+from .dsp.window import WINDOW_NAMES
 from .errors import ConfigError
 
-WINDOW_NAMES = (
-    "bartletthann",
-    "blackman",
-    "blackmannuttall",
-    "hann",
-    "hamming",
-    "lanczos",
-    "nuttall",
-)
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 SampleFormat: TypeAlias = Literal["float32", "int32"]
 RecordFormat: TypeAlias = Literal["pcm16", "float32"]
