@@ -163,6 +163,12 @@ def cmd_devices(args: argparse.Namespace) -> int:
     return devices_command(args.json)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench.command import bench_command
+
+    return bench_command(args)
+
+
 # ------------------------------------------------------------------ parser
 
 
@@ -242,6 +248,12 @@ def build_parser() -> ArgumentParser:
     devices = commands.add_parser("devices", help="list audio input devices")
     devices.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     devices.set_defaults(handler=cmd_devices)
+
+    from .bench.command import add_arguments as add_bench_arguments
+
+    bench = commands.add_parser("bench", help="the performance suite, as a table or JSON")
+    add_bench_arguments(bench)
+    bench.set_defaults(handler=cmd_bench)
     return parser
 
 

@@ -1,10 +1,16 @@
 """The one door from an audio thread into Trio.
 
 Every source (PortAudio's callback thread or a synthetic source's thread) calls
-:meth:`CaptureBridge.push`. It copies the block into a preallocated ring slot and schedules
-delivery with :meth:`trio.lowlevel.TrioToken.run_sync_soon`, which only appends to a queue:
-the audio thread never waits for Trio. On the Trio side the block is offered to the
+:meth:`CaptureBridge.push`. It copies the block into a preallocated ring slot, notes it in
+the bridge's inbox and, unless a delivery is already pending, schedules one with
+:meth:`trio.lowlevel.TrioToken.run_sync_soon`, which only appends to a queue: the audio
+thread never waits for Trio. On the Trio side every block in the inbox is offered to the
 processor with ``send_nowait``; when that channel is full the block is dropped and counted.
+
+One pending delivery serves every block that arrives before it runs: ``run_sync_soon`` writes
+to Trio's wake-up socket each time, a system call that also lets go of the GIL, so while
+Trio is busy the callback skips it and stays short, and a source that outruns Trio costs
+Trio one wake-up per batch instead of one per block.
 
 Taps (the WAV recorder) are fed inside :meth:`push` itself, before any point where a block
 can be dropped, so they see every block even when Trio is stalled.
@@ -64,7 +70,10 @@ class CaptureBridge:
         self.slots = slots
         self.stats = BridgeStats()
         self._ring = np.zeros((slots, block_size, channels), dtype=np.float32)
+        self._slots = [self._ring[slot] for slot in range(slots)]
         self._free: deque[int] = deque(range(slots))
+        self._inbox: deque[tuple[int, int, float, int]] = deque()
+        self._scheduled = False
         self._send = send_channel
         self._token = token
         self._taps: list[CaptureTap] = []
@@ -102,7 +111,7 @@ class CaptureBridge:
             except IndexError:
                 stats.ring_full += 1
                 return
-            target = self._ring[slot]
+            target = self._slots[slot]
             frames = min(len(block), self.block_size)
             if block.dtype == np.int32:
                 np.multiply(
@@ -112,21 +121,47 @@ class CaptureBridge:
                 target[:frames] = block[:frames]
             if frames < self.block_size:
                 target[frames:] = 0.0
-            index = stats.captured - 1
-            try:
-                self._token.run_sync_soon(self._deliver, index, slot, capture_time, status)
-            except trio.RunFinishedError:
-                self._closed = True
-                self._free.append(slot)
-                stats.late += 1
+            # Append first, then look: a delivery that has started draining has already
+            # cleared the flag, so a block is never left behind in the inbox.
+            self._inbox.append((stats.captured - 1, slot, capture_time, status))
+            if not self._scheduled:
+                self._scheduled = True
+                try:
+                    self._token.run_sync_soon(self._drain)
+                except trio.RunFinishedError:
+                    self._closed = True
+                    self._discard_inbox()
         except Exception:
             stats.late += 1
         finally:
             stats.callback_seconds.append(time.perf_counter() - started)
 
+    def _discard_inbox(self) -> None:
+        """Trio has gone: what waits in the inbox is late, and its slots are free again."""
+        while True:
+            try:
+                _index, slot, _time, _status = self._inbox.popleft()
+            except IndexError:
+                return
+            self._free.append(slot)
+            self.stats.late += 1
+
+    def _drain(self) -> None:
+        """Runs in Trio's thread: deliver the blocks in the inbox, oldest first.
+
+        Only as many as were there when it started, so a source pushing as fast as this
+        drains cannot keep Trio here: a block that arrives later saw the flag cleared and
+        scheduled a drain of its own.
+        """
+        self._scheduled = False
+        inbox = self._inbox
+        deliver = self._deliver
+        for _ in range(len(inbox)):
+            deliver(*inbox.popleft())
+
     def _deliver(self, index: int, slot: int, capture_time: float, status: int) -> None:
         """Runs in Trio's thread."""
-        block = Block(index, slot, self._ring[slot], capture_time, status)
+        block = Block(index, slot, self._slots[slot], capture_time, status)
         try:
             self._send.send_nowait(block)
         except trio.WouldBlock:

@@ -6,12 +6,18 @@ Subscribers choose what they lose: ``latest_wins`` evicts the oldest queued spec
 slow reader always catches up to the present (what a live display wants); otherwise the new
 spectrum is the one lost. ``sampled`` subscribers asked for fewer frames (``?fps=N``), so
 what they skip is counted as ``skipped``, not ``dropped``.
+
+A subscriber may also offer a fast lane: ``deliver`` takes a spectrum synchronously (the
+WebSocket client writes it to its socket without waiting). The router uses it only while the
+subscriber says it is ``ready`` (its task idle, its queue empty), so order is kept; when
+``deliver`` declines, the spectrum is queued exactly as without it. A delivered spectrum
+counts as offered and taken.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import attrs
@@ -34,10 +40,18 @@ class Subscription:
     offered: int = 0
     dropped: int = 0
     skipped: int = 0
+    deliver: Callable[[Spectrum], bool] | None = attrs.field(default=None, repr=False)
+    ready: bool = False
 
     def offer(self, spectrum: Spectrum) -> None:
         """Queue without waiting; ``offered == taken + dropped + skipped + queued``."""
         self.offered += 1
+        if self.ready:
+            self.ready = False
+            deliver = self.deliver
+            if deliver is not None and deliver(spectrum):
+                self.ready = True
+                return
         try:
             self.send.send_nowait(spectrum)
             return

@@ -22,7 +22,7 @@ from ..config import TransportConfig
 from ..errors import Phase4Error
 from ..pipeline.router import Router
 from .http import HttpApp, Response, text
-from .websocket import OptionError, parse_options, stream_to_client
+from .websocket import ClientStream, OptionError, parse_options, stream_to_client
 
 log = logging.getLogger(__name__)
 
@@ -42,36 +42,6 @@ class ServerStats:
     handshake_timeouts: int = 0
     client_dropped_total: int = 0
     client_sent_total: int = 0
-
-
-class ReplayStream(trio.abc.Stream):
-    """A stream that first yields bytes already read, so the WebSocket sees the whole request."""
-
-    def __init__(self, stream: trio.abc.Stream, head: bytes) -> None:
-        self._stream = stream
-        self._head = memoryview(head)
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes:
-        if self._head:
-            await trio.lowlevel.checkpoint()
-            size = len(self._head) if max_bytes is None else max_bytes
-            chunk, self._head = self._head[:size], self._head[size:]
-            return bytes(chunk)
-        return bytes(await self._stream.receive_some(max_bytes))
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        await self._stream.send_all(data)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self._stream.wait_send_all_might_not_block()
-
-    async def aclose(self) -> None:
-        await self._stream.aclose()
-
-    @property
-    def socket(self) -> trio.socket.SocketType | None:
-        inner = self._stream
-        return inner.socket if isinstance(inner, trio.SocketStream) else None
 
 
 def origin_allowed(origin: str | None, host_header: str | None, config: TransportConfig) -> bool:
@@ -250,9 +220,10 @@ class WebServer:
         stats.clients_total += 1
         try:
             async with trio.open_nursery() as nursery:
+                client_stream = ClientStream(stream, head)
                 request = await trio_websocket.wrap_server_stream(
                     nursery,
-                    ReplayStream(stream, head),
+                    client_stream,
                     message_queue_size=1,
                     max_message_size=self.config.max_message_size,
                 )
@@ -266,7 +237,11 @@ class WebServer:
                 ) as subscription:
                     try:
                         client = await stream_to_client(
-                            connection, subscription, options, self._observe_latency
+                            connection,
+                            subscription,
+                            options,
+                            self._observe_latency,
+                            client_stream,
                         )
                     finally:
                         stats.client_dropped_total += subscription.dropped

@@ -1,0 +1,428 @@
+"""The measurements: a real engine in this process, real WebSocket clients in another.
+
+Every scenario starts a fresh :class:`~phase4_trio.engine.Engine` on an ephemeral port with a
+synthetic source, and a client process (:mod:`.client`) that connects N clients and reports
+what each of them received. The engine's own cost is read from this process (``getrusage``
+deltas, ``/proc/self/statm``), which during a window does nothing but run the engine and wait
+for one line from the client process.
+
+Scenarios, in order (each figure keyed as in :data:`report.CHECKS`):
+
+``realtime``
+    paced tone source; 1, then 10 ``trio-websocket`` clients, then 100 clients of the
+    many-client implementation (``raw`` by default): callback time (over all three windows),
+    latency with 1 and 100 clients, CPU and RSS with 1 and 10 clients.
+``fanout``
+    paced; clients added in steps (1, 10, 50, 100, 200, 300, … up to ``fanout_max``) until a
+    step fails: every client must receive every frame (no ``frameCount`` gap, ``dropped``
+    unchanged), at least :data:`REALTIME_SHARE` of real time, with latency p99 under
+    :data:`REALTIME_LATENCY_MS`. A failed step is tried once more before it counts.
+``throughput``
+    unpaced source (as fast as the bridge takes blocks), one client: frames per second that
+    reach the client, and spectra per second out of the processor.
+``soak`` (``--soak`` only)
+    paced, 10 clients, RSS sampled every few seconds for ``soak_seconds``.
+
+``realtime``, ``fanout`` and ``throughput`` run for each wire format (``json``, then ``f32``
+when the binary encoder is installed), except that callback time is only measured once:
+the callback never sees the format.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import attrs
+import orjson
+import trio
+
+from ..config import Config, deep_merge, structure_config, unstructure_config
+from ..engine import Engine
+from .client import percentiles
+from .options import BenchOptions
+
+FRAME_RATE = 44100 / 256
+FANOUT_STEPS = (1, 10, 50, 100, 200, 300)
+FANOUT_INCREMENT = 100
+REALTIME_SHARE = 0.95
+REALTIME_LATENCY_MS = 100.0
+SETTLE_SECONDS = 0.5
+
+
+class BenchError(RuntimeError):
+    """The suite could not measure something (a client process died, clients could not connect)."""
+
+
+Progress = Callable[[str], None]
+
+
+def binary_available() -> bool:
+    try:
+        from ..transport import wire_binary  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def bench_config(source: str, *, paced: bool = True) -> Config:
+    """Defaults, an ephemeral port, room for every fan-out step.
+
+    Unpaced, the capture queue is as deep as the ring: the synthetic source backs off while
+    half the ring is busy, which only holds it back if the queue cannot fill (and drop)
+    first, so the figure is what the pipeline carries, not what it throws away.
+    """
+    base = unstructure_config(Config())
+    overrides: dict[str, Any] = {
+        "log_level": "warning",
+        "input": {"source": source},
+        "transport": {"websocket_address": "127.0.0.1:0", "max_clients": 8192},
+    }
+    if not paced:
+        overrides["pipeline"] = {"capture_queue": base["pipeline"]["ring_slots"]}
+    return structure_config(deep_merge(base, overrides))
+
+
+# ------------------------------------------------------------------ process figures
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def rss_mb() -> float:
+    """Resident set size of this process now, in MiB."""
+    try:
+        with open("/proc/self/statm") as statm:
+            pages = int(statm.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 1048576
+    except (OSError, ValueError, IndexError):  # not Linux: the peak is the best there is
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / (1048576 if sys.platform == "darwin" else 1024)
+
+
+@attrs.define
+class Window:
+    """Engine-side figures over one measurement window."""
+
+    engine: Engine
+    started: float = 0.0
+    cpu: float = 0.0
+    processed: int = 0
+    captured: int = 0
+
+    def open(self) -> None:
+        self.started = time.monotonic()
+        self.cpu = cpu_seconds()
+        assert self.engine.processor is not None and self.engine.bridge is not None
+        self.processed = self.engine.processor.stats.processed
+        self.captured = self.engine.bridge.stats.captured
+
+    def close(self) -> dict[str, float]:
+        elapsed = time.monotonic() - self.started
+        assert self.engine.processor is not None and self.engine.bridge is not None
+        return {
+            "seconds": elapsed,
+            "cpu_percent": 100.0 * (cpu_seconds() - self.cpu) / elapsed,
+            "rss_mb": rss_mb(),
+            "processed_fps": (self.engine.processor.stats.processed - self.processed) / elapsed,
+            "captured_fps": (self.engine.bridge.stats.captured - self.captured) / elapsed,
+        }
+
+
+# ------------------------------------------------------------------ the client process
+
+
+class ClientProcess:
+    """Drives one ``python -m phase4_trio.bench.client`` over its stdin/stdout."""
+
+    def __init__(self, process: trio.Process) -> None:
+        self._process = process
+        self._buffer = b""
+        self.connected = 0
+
+    async def _send(self, **command: Any) -> None:
+        assert self._process.stdin is not None
+        await self._process.stdin.send_all(orjson.dumps(command) + b"\n")
+
+    async def _read(self) -> dict[str, Any]:
+        assert self._process.stdout is not None
+        while b"\n" not in self._buffer:
+            chunk = await self._process.stdout.receive_some(1 << 16)
+            if not chunk:
+                raise BenchError("the client process exited unexpectedly")
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        message: dict[str, Any] = orjson.loads(line)
+        return message
+
+    async def connect(self, clients: int) -> dict[str, Any]:
+        await self._send(cmd="connect", clients=clients)
+        answer = await self._read()
+        self.connected = int(answer["clients"])
+        if self.connected < clients:
+            errors = "; ".join(answer.get("errors") or []) or "no error reported"
+            raise BenchError(f"only {self.connected} of {clients} clients connected: {errors}")
+        return answer
+
+    async def measure(self, seconds: float) -> dict[str, Any]:
+        await self._send(cmd="measure", seconds=seconds)
+        return await self._read()
+
+    async def quit(self) -> None:
+        with trio.move_on_after(5):
+            try:
+                await self._send(cmd="quit")
+                await self._process.wait()
+                return
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+        self._process.kill()
+        await self._process.wait()
+
+
+@asynccontextmanager
+async def client_process(url: str, implementation: str) -> AsyncIterator[ClientProcess]:
+    process = await trio.lowlevel.open_process(
+        [sys.executable, "-m", "phase4_trio.bench.client", url, implementation],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    driver = ClientProcess(process)
+    try:
+        yield driver
+    finally:
+        with trio.CancelScope(shield=True):
+            await driver.quit()
+
+
+@asynccontextmanager
+async def running_engine(source: str, *, paced: bool) -> AsyncIterator[Engine]:
+    engine = Engine(bench_config(source, paced=paced), paced=paced)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(engine.run)
+        try:
+            yield engine
+        finally:
+            nursery.cancel_scope.cancel()
+
+
+def ws_url(engine: Engine, fmt: str) -> str:
+    assert engine.urls is not None
+    return engine.urls[1] + ("" if fmt == "json" else f"?format={fmt}")
+
+
+# ------------------------------------------------------------------ judging a window
+
+
+def clients_summary(result: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """Totals over the clients of one window, and whether they all kept real time."""
+    clients: list[dict[str, Any]] = result["clients"]
+    window = float(result["seconds"])
+    expected = FRAME_RATE * window
+    received = [c["received"] for c in clients] or [0]
+    latency = result["latency_ms"]
+    summary = {
+        "clients": len(clients),
+        "seconds": window,
+        "min_received": min(received),
+        "max_received": max(received),
+        "expected": expected,
+        "gaps": sum(c["gaps"] + c["reordered"] for c in clients),
+        "missing": sum(c["missing"] for c in clients),
+        "dropped": sum(c["dropped"] for c in clients),
+        "closed": sum(1 for c in clients if c["closed"]),
+        "bad": sum(c["bad"] for c in clients),
+        "latency_ms": latency,
+        "client_cpu_percent": result.get("client_cpu_percent", 0.0),
+    }
+    summary["realtime"] = bool(
+        clients
+        and summary["gaps"] == 0
+        and summary["missing"] == 0
+        and summary["dropped"] == 0
+        and summary["closed"] == 0
+        and summary["bad"] == 0
+        and min(received) >= REALTIME_SHARE * expected
+        and latency["p99"] <= REALTIME_LATENCY_MS
+    )
+    return summary
+
+
+# ------------------------------------------------------------------ scenarios
+
+
+class Suite:
+    def __init__(self, options: BenchOptions, progress: Progress) -> None:
+        self.options = options
+        self.progress = progress
+        self.warmup = min(1.0, max(0.3, options.seconds / 2))
+
+    async def realtime(self, fmt: str, *, callbacks: bool) -> dict[str, Any]:
+        seconds = self.options.seconds
+        out: dict[str, Any] = {}
+        async with running_engine(self.options.source, paced=True) as engine:
+            url = ws_url(engine, fmt)
+            durations: list[float] = []
+            engine.callback_durations = durations
+            async with client_process(url, "trio-websocket") as clients:
+                for count in (1, 10):
+                    self.progress(f"{fmt}: real time, {count} client(s), {seconds:g} s")
+                    await clients.connect(count)
+                    await trio.sleep(self.warmup)
+                    window = Window(engine)
+                    window.open()
+                    engine.keep_callback_durations = callbacks
+                    result = await clients.measure(seconds)
+                    engine.keep_callback_durations = False
+                    out[str(count)] = {
+                        "engine": window.close(),
+                        **clients_summary(result, seconds),
+                        "client": "trio-websocket",
+                    }
+            self.progress(f"{fmt}: real time, 100 clients ({self.options.client}), {seconds:g} s")
+            async with client_process(url, self.options.client) as clients:
+                await clients.connect(100)
+                await trio.sleep(self.warmup)
+                window = Window(engine)
+                window.open()
+                engine.keep_callback_durations = callbacks
+                result = await clients.measure(seconds)
+                engine.keep_callback_durations = False
+                out["100"] = {
+                    "engine": window.close(),
+                    **clients_summary(result, seconds),
+                    "client": self.options.client,
+                }
+            if callbacks:
+                out["callback_us"] = percentiles(durations, 1e6)
+        return out
+
+    async def fanout(self, fmt: str) -> dict[str, Any]:
+        seconds = self.options.seconds
+        steps: list[dict[str, Any]] = []
+        best = 0
+        async with running_engine(self.options.source, paced=True) as engine:
+            async with client_process(ws_url(engine, fmt), self.options.client) as clients:
+                for count in fanout_steps(self.options.fanout_max):
+                    self.progress(f"{fmt}: fan-out, {count} clients, {seconds:g} s")
+                    try:
+                        await clients.connect(count)
+                    except BenchError as error:
+                        steps.append({"clients": count, "realtime": False, "error": str(error)})
+                        break
+                    ok = False
+                    for attempt in (1, 2):
+                        await trio.sleep(SETTLE_SECONDS)
+                        window = Window(engine)
+                        window.open()
+                        summary = clients_summary(await clients.measure(seconds), seconds)
+                        summary.update(attempt=attempt, engine=window.close())
+                        steps.append(summary)
+                        if summary["realtime"]:
+                            ok = True
+                            break
+                    if not ok:
+                        break
+                    best = count
+        return {"max_clients": best, "steps": steps, "client": self.options.client}
+
+    async def throughput(self, fmt: str) -> dict[str, Any]:
+        seconds = self.options.seconds
+        self.progress(f"{fmt}: unpaced throughput, 1 client, {seconds:g} s")
+        async with running_engine(self.options.source, paced=False) as engine:
+            async with client_process(ws_url(engine, fmt), self.options.client) as clients:
+                await clients.connect(1)
+                await trio.sleep(self.warmup)
+                window = Window(engine)
+                window.open()
+                result = await clients.measure(seconds)
+                engine_figures = window.close()
+        summary = clients_summary(result, seconds)
+        return {
+            "client_fps": summary["min_received"] / summary["seconds"],
+            "engine": engine_figures,
+            "dropped": summary["dropped"],
+            "missing": summary["missing"],
+            "latency_ms": summary["latency_ms"],
+            "client_cpu_percent": summary["client_cpu_percent"],
+            "client": self.options.client,
+        }
+
+    async def soak(self) -> dict[str, Any]:
+        total = self.options.soak_seconds
+        interval = max(1.0, min(10.0, total / 60))
+        self.progress(f"soak: real time, 10 clients, {total:g} s")
+        samples: list[tuple[float, float]] = []
+        async with running_engine(self.options.source, paced=True) as engine:
+            async with client_process(ws_url(engine, "json"), "trio-websocket") as clients:
+                await clients.connect(10)
+                window = Window(engine)
+                window.open()
+                started = time.monotonic()
+                async with trio.open_nursery() as nursery:
+
+                    async def sample() -> None:
+                        while True:
+                            samples.append((time.monotonic() - started, rss_mb()))
+                            await trio.sleep(interval)
+
+                    nursery.start_soon(sample)
+                    result = await clients.measure(total)
+                    nursery.cancel_scope.cancel()
+                samples.append((time.monotonic() - started, rss_mb()))
+                engine_figures = window.close()
+        # Growth is counted from the end of the first tenth (imports, arenas and caches warm).
+        settled = [rss for at, rss in samples if at >= total / 10] or [samples[-1][1]]
+        return {
+            "seconds": total,
+            "rss_start_mb": settled[0],
+            "rss_end_mb": samples[-1][1],
+            "rss_max_mb": max(rss for _, rss in samples),
+            "growth_mb": samples[-1][1] - settled[0],
+            "samples": [[round(at, 1), round(rss, 2)] for at, rss in samples],
+            "engine": engine_figures,
+            **{
+                k: v
+                for k, v in clients_summary(result, total).items()
+                if k in ("dropped", "missing", "gaps", "min_received", "expected", "latency_ms")
+            },
+        }
+
+
+def fanout_steps(limit: int) -> list[int]:
+    steps = [n for n in FANOUT_STEPS if n <= limit]
+    n = FANOUT_STEPS[-1] + FANOUT_INCREMENT
+    while n <= limit:
+        steps.append(n)
+        n += FANOUT_INCREMENT
+    if limit not in steps and limit > 0:
+        steps.append(limit)
+    return steps
+
+
+async def run_suite(options: BenchOptions, progress: Progress) -> dict[str, Any]:
+    """Every scenario; the result is what :mod:`.report` turns into checks, a table and JSON."""
+    suite = Suite(options, progress)
+    formats = [f for f in options.formats if f == "json" or binary_available()]
+    results: dict[str, Any] = {"formats": {}}
+    for index, fmt in enumerate(formats):
+        per_format: dict[str, Any] = {}
+        realtime = await suite.realtime(fmt, callbacks=index == 0)
+        if "callback_us" in realtime:
+            results["callback_us"] = realtime.pop("callback_us")
+        per_format["realtime"] = realtime
+        per_format["throughput"] = await suite.throughput(fmt)
+        per_format["fanout"] = await suite.fanout(fmt)
+        results["formats"][fmt] = per_format
+    results["binary_available"] = binary_available()
+    if options.soak:
+        results["soak"] = await suite.soak()
+    return results

@@ -1,0 +1,354 @@
+"""``phase4 bench`` end to end in its short mode, and the fast paths it measures.
+
+No test here asserts a timing: the machine running the tests may be anything. They check that
+the suite runs through the real CLI, reports every figure with its target, and that the
+optimised send path writes exactly the bytes trio-websocket would have, in order.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import struct
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+import trio
+from wsproto.frame_protocol import FrameProtocol
+
+from phase4_trio.bench import report
+from phase4_trio.bench.client import (
+    ClientState,
+    RawConnection,
+    parse_f32_fields,
+    parse_json_fields,
+)
+from phase4_trio.bench.suite import binary_available, fanout_steps
+from phase4_trio.cli import main
+from phase4_trio.pipeline.messages import Spectrum
+from phase4_trio.pipeline.router import Router
+from phase4_trio.transport import wire_binary, wire_json
+from phase4_trio.transport.websocket import (
+    PARTIAL,
+    REFUSED,
+    WRITTEN,
+    ClientOptions,
+    ClientStream,
+    encode_for,
+    frame_for,
+    frame_header,
+)
+
+TARGET_KEYS = [
+    "callback_p99_us",
+    "callback_max_us",
+    "{fmt}.latency_1_p99_ms",
+    "{fmt}.latency_100_p99_ms",
+    "{fmt}.throughput_fps",
+    "{fmt}.fanout_clients",
+    "{fmt}.cpu_1_percent",
+    "{fmt}.rss_1_mb",
+]
+INFO_KEYS = [
+    "callback_p50_us",
+    "{fmt}.latency_1_p50_ms",
+    "{fmt}.latency_100_p50_ms",
+    "{fmt}.cpu_10_percent",
+    "{fmt}.rss_10_mb",
+]
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    """One short run of the whole suite through the real command line."""
+    doc = tmp_path_factory.mktemp("bench") / "performance.md"
+    command = [
+        sys.executable,
+        "-m",
+        "phase4_trio",
+        "bench",
+        "--json",
+        "--seconds",
+        "1",
+        "--fanout-max",
+        "10",
+        "--write-doc",
+        str(doc),
+    ]
+    done = subprocess.run(command, capture_output=True, timeout=240, check=False)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
+    result: dict[str, Any] = orjson.loads(done.stdout)
+    return result, doc
+
+
+def _formats() -> list[str]:
+    return ["json", "f32"] if binary_available() else ["json"]
+
+
+@pytest.mark.slow
+def test_short_run_reports_every_figure_with_its_target(
+    short_run: tuple[dict[str, Any], Path],
+) -> None:
+    result, _ = short_run
+    figures = result["figures"]
+    for fmt in _formats():
+        for key in TARGET_KEYS + INFO_KEYS:
+            name = key.format(fmt=fmt)
+            assert name in figures, name
+            value = figures[name]
+            assert isinstance(value, int | float) and math.isfinite(value), (name, value)
+        for key in TARGET_KEYS:
+            assert key.format(fmt=fmt) in result["targets"]
+    for check in result["checks"]:
+        if check["limit"] is None:
+            assert check["status"] == ""
+        else:
+            assert check["status"] in ("ok", "MISS")
+            assert check["target"].startswith(("≤", "≥"))
+    assert set(result["misses"]) == {c["key"] for c in result["checks"] if c["status"] == "MISS"}
+    assert result["options"]["formats"] == _formats()
+
+
+@pytest.mark.slow
+def test_short_run_measured_real_traffic(short_run: tuple[dict[str, Any], Path]) -> None:
+    result, _ = short_run
+    results = result["results"]
+    assert results["callback_us"]["count"] > 100
+    for fmt in _formats():
+        per_format = results["formats"][fmt]
+        for clients in ("1", "10", "100"):
+            window = per_format["realtime"][clients]
+            assert window["clients"] == int(clients)
+            assert window["latency_ms"]["count"] > 0
+            assert window["engine"]["rss_mb"] > 0
+        assert per_format["throughput"]["engine"]["processed_fps"] > 0
+        steps = per_format["fanout"]["steps"]
+        assert [s["clients"] for s in steps][:1] == [1]
+        assert per_format["fanout"]["max_clients"] in (0, 1, 10)
+    machine = result["machine"]
+    assert machine["nproc"] >= 1 and machine["cpu_model"] and machine["python"]
+    assert "numpy" in machine["versions"]
+
+
+@pytest.mark.slow
+def test_short_run_table_and_doc(short_run: tuple[dict[str, Any], Path]) -> None:
+    result, doc = short_run
+    table = report.table(result)
+    for check in result["checks"]:
+        assert check["figure"] in table
+    rows, _, summary = table.partition("\n\n")
+    by_figure = {line.split("  ")[0]: line for line in rows.splitlines()[2:]}
+    for check in result["checks"]:
+        assert by_figure[check["figure"]].rstrip().endswith("MISS") == (check["status"] == "MISS")
+    misses = len(result["misses"])
+    assert summary.startswith(f"{misses} MISS" if misses else "all targets met")
+    text = doc.read_text(encoding="utf-8")
+    assert text.startswith("# Performance")
+    assert "| figure | target | result | status |" in text
+    assert result["command"] in text
+    assert "phase4 bench --json --seconds 1 --fanout-max 10 --write-doc" in result["command"]
+    assert result["machine"]["cpu_model"] in text
+    assert f"Python {result['machine']['python']}" in text
+    assert result["date"] in text
+
+
+def test_bad_flags_are_one_line_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--seconds", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--seconds" in err[0]
+
+
+def test_fanout_steps() -> None:
+    assert fanout_steps(10) == [1, 10]
+    assert fanout_steps(250) == [1, 10, 50, 100, 200, 250]
+    assert fanout_steps(600) == [1, 10, 50, 100, 200, 300, 400, 500, 600]
+
+
+def test_evaluate_marks_misses_and_missing_values() -> None:
+    results = {"callback_us": {"p50": 5.0, "p99": 60.0, "max": 200.0}, "formats": {}}
+    rows = {row["key"]: row for row in report.evaluate(results, [], soak=False)}
+    assert rows["callback_p50_us"]["status"] == ""
+    assert rows["callback_p99_us"]["status"] == "MISS"
+    assert rows["callback_max_us"]["status"] == "ok"
+    rows = {row["key"]: row for row in report.evaluate({"formats": {}}, ["json"], soak=True)}
+    assert rows["json.fanout_clients"]["status"] == "MISS"  # not measured is a miss, not a pass
+    assert rows["soak_growth_mb"]["value"] is None
+
+
+# ------------------------------------------------------------------ the client's parsers
+
+
+def _spectrum(index: int = 7, bins: int = 129) -> Spectrum:
+    rng = np.random.default_rng(index)
+    magnitudes = rng.random(bins, dtype=np.float32)
+    flux = rng.random(bins, dtype=np.float32)
+    return Spectrum(index, 1764098401.123456, 44100, (bins - 1) * 2, magnitudes, flux, 120.5, 0.75)
+
+
+@pytest.mark.parametrize("dropped", [0, 3, 123456])
+def test_client_parsers_read_the_engine_messages(dropped: int) -> None:
+    spectrum = _spectrum()
+    text = wire_json.encode_message(spectrum, dropped).encode()
+    assert parse_json_fields(text) == (7, dropped, spectrum.capture_time)
+    framed = b"xx" + text + b"yy"
+    assert parse_json_fields(bytearray(framed), 2, len(framed) - 2)[1] == dropped
+    binary = wire_binary.encode(spectrum, with_flux=True, dropped=dropped)
+    assert parse_f32_fields(binary) == (7, dropped, spectrum.capture_time)
+
+
+def test_client_state_counts_gaps_and_dropped() -> None:
+    state = ClientState(0)
+    latencies: list[float] = []
+    state.reset(latencies)
+    for frame, dropped in ((10, 2), (11, 2), (14, 4), (15, 4)):
+        state.observe(frame, dropped, 100.0, 100.001)
+    summary = state.summary()
+    assert summary["received"] == 4
+    assert summary["gaps"] == 1 and summary["missing"] == 2
+    assert summary["dropped"] == 2
+    assert len(latencies) == 4
+
+
+@pytest.mark.parametrize("fmt", ["json", "f32"])
+def test_raw_client_parses_frames_split_anywhere(fmt: str) -> None:
+    options = ClientOptions(format=fmt)
+    stream = b"".join(frame_for(_spectrum(i), options, i // 10) for i in range(40))
+    rng = np.random.default_rng(5)
+    cuts = sorted(int(c) for c in rng.integers(1, len(stream), 60))
+    chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+    left, right = socket.socketpair()
+    with left, right:
+        state = ClientState(0)
+        state.reset([])
+        connection = RawConnection(left, state, b"")
+        for chunk in chunks:
+            assert connection.receive(chunk, 1764098401.2)
+    summary = state.summary()
+    assert summary["received"] == 40 and summary["bad"] == 0
+    assert summary["first_frame"] == 0 and summary["last_frame"] == 39
+    assert summary["gaps"] == 0 and summary["dropped"] == 3
+
+
+# ------------------------------------------------------------------ pre-framed messages
+
+
+@pytest.mark.parametrize("dropped", [0, 1, 99999])
+@pytest.mark.parametrize(
+    "options",
+    [
+        ClientOptions(),
+        ClientOptions(format="f32"),
+        ClientOptions(format="f32", flux=False),
+        ClientOptions(bins=16),
+        ClientOptions(format="f32", bins=32),
+    ],
+)
+def test_frames_are_what_wsproto_would_send(options: ClientOptions, dropped: int) -> None:
+    spectrum = _spectrum()
+    message = encode_for(spectrum, options, dropped)
+    expected = bytes(FrameProtocol(client=False, extensions=[]).send_data(message, fin=True))
+    assert frame_for(spectrum, options, dropped) == expected
+    assert frame_for(spectrum, options, dropped) == expected  # the cached copy too
+
+
+@pytest.mark.parametrize("length", [0, 125, 126, 65535, 65536, 70000])
+def test_frame_header_lengths(length: int) -> None:
+    payload = b"\0" * length
+    expected = bytes(FrameProtocol(client=False, extensions=[]).send_data(payload, fin=True))
+    assert frame_header(0x2, length) + payload == expected
+
+
+# ------------------------------------------------------------------ the router's fast lane
+
+
+def test_router_fast_lane_keeps_order_and_counts() -> None:
+    router = Router()
+    taken: list[int] = []
+    accept = True
+
+    def deliver(spectrum: Spectrum) -> bool:
+        if accept:
+            taken.append(spectrum.frame_count)
+        return accept
+
+    with router.subscribe("fast", 4, latest_wins=True) as subscription:
+        subscription.deliver = deliver
+        router.route(_spectrum(0))  # not ready: queued
+        subscription.ready = True
+        router.route(_spectrum(1))  # ready: delivered, still ready
+        router.route(_spectrum(2))
+        assert subscription.ready
+        accept = False
+        router.route(_spectrum(3))  # declined: queued, no longer ready
+        assert not subscription.ready
+        accept = True
+        router.route(_spectrum(4))  # not ready: queued behind 3, order kept
+        queued = [subscription.receive.receive_nowait().frame_count for _ in range(3)]
+    assert taken == [1, 2]
+    assert queued == [0, 3, 4]
+    assert subscription.offered == 5 and subscription.dropped == 0
+
+
+def _parse_frames(data: bytes) -> list[tuple[int, bytes]]:
+    frames = []
+    pos = 0
+    while pos < len(data):
+        b0, b1 = data[pos], data[pos + 1]
+        length, start = b1 & 0x7F, pos + 2
+        if length == 126:
+            (length,) = struct.unpack_from("!H", data, pos + 2)
+            start = pos + 4
+        elif length == 127:
+            (length,) = struct.unpack_from("!Q", data, pos + 2)
+            start = pos + 10
+        frames.append((b0 & 0x0F, data[start : start + length]))
+        pos = start + length
+    assert pos == len(data)
+    return frames
+
+
+async def test_partial_write_is_finished_before_any_other_write() -> None:
+    """A frame the kernel takes in part is completed before a pong or the next frame."""
+    left, right = trio.socket.socketpair()
+    left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    right.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stream = ClientStream(trio.SocketStream(left))
+    payloads = [os.urandom(3000) for _ in range(200)]
+    frames = [frame_header(0x2, len(p)) + p for p in payloads]
+    results = []
+    for frame in frames:
+        results.append(stream.write_nowait(frame))
+        if results[-1] != WRITTEN:
+            break
+    assert results[-1] in (PARTIAL, REFUSED)
+    assert stream.write_nowait(frames[len(results)]) == REFUSED  # busy until finished
+    sent = len(results) if results[-1] == PARTIAL else len(results) - 1
+    pong = frame_header(0xA, 4) + b"pong"
+    received = bytearray()
+
+    async def reader() -> None:
+        while True:
+            chunk = await right.recv(65536)
+            if not chunk:
+                return
+            received.extend(chunk)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(reader)
+        async with trio.open_nursery() as writers:
+            writers.start_soon(stream.send_all, pong)  # trio-websocket's own write
+            await trio.sleep(0.01)
+            await stream.finish()
+        await stream.send_frame(frames[sent])
+        await stream.aclose()
+    parsed = _parse_frames(bytes(received))
+    binary = [payload for opcode, payload in parsed if opcode == 0x2]
+    assert binary == payloads[: sent + 1]
+    assert (0xA, b"pong") in parsed
+    right.close()
