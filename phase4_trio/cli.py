@@ -18,6 +18,7 @@ import trio
 import yaml
 
 from . import __version__
+from ._entry import interrupt
 from .config import (
     Config,
     deep_merge,
@@ -258,15 +259,18 @@ def build_parser() -> ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # Until Trio takes over signal handling, SIGTERM stops start-up as cleanly as Ctrl-C.
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    args = build_parser().parse_args(argv)
-    handler: Callable[[argparse.Namespace], int] = args.handler
     try:
+        # Until Trio takes over signal handling, SIGTERM stops start-up as cleanly as Ctrl-C,
+        # never in the middle of an import (see _entry.interrupt).
+        signal.signal(signal.SIGTERM, interrupt)
+        args = build_parser().parse_args(argv)  # imports subcommands: inside the try
+        handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
     except KeyboardInterrupt:
         return 0
     except (Phase4Error, BaseExceptionGroup) as error:
+        if _only_interrupts(error):  # Ctrl-C/SIGTERM that Trio delivered inside a nursery
+            return 0
         user_errors = _user_errors(error)
         if user_errors is None:
             log.critical("engine failed: %s", error, exc_info=error)
@@ -278,6 +282,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     file=sys.stderr,
                 )
         return 2
+
+
+def _only_interrupts(error: BaseException) -> bool:
+    if isinstance(error, BaseExceptionGroup):
+        return all(_only_interrupts(inner) for inner in error.exceptions)
+    return isinstance(error, KeyboardInterrupt)
 
 
 def _user_errors(error: BaseException) -> list[Phase4Error] | None:
@@ -293,10 +303,6 @@ def _user_errors(error: BaseException) -> list[Phase4Error] | None:
             found += leaves
         return found
     return None
-
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 MAX_HEAD_BYTES = 16384
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
+WSPROTO_DECODES = (b"host", b"connection", b"sec-websocket-extensions", b"sec-websocket-protocol")
+PEER_GONE = (trio.BrokenResourceError, trio.ClosedResourceError, trio_websocket.ConnectionClosed)
 
 
 @attrs.define
@@ -44,6 +46,26 @@ class ServerStats:
     client_sent_total: int = 0
 
 
+def _peer_gone(error: BaseException) -> bool:
+    """The client broke the connection or the protocol, alone or inside a task group
+    (a frame sent before the 101 closes the connection inside trio-websocket's nursery)."""
+    if isinstance(error, BaseExceptionGroup):
+        return all(_peer_gone(inner) for inner in error.exceptions)
+    return isinstance(error, PEER_GONE)
+
+
+def wsproto_can_read(request: h11.Request) -> bool:
+    """wsproto decodes these headers itself (Host as IDNA, the lists as ASCII) and fails with
+    a bare UnicodeError inside trio-websocket's task on bytes it cannot read; refuse first."""
+    for name, value in request.headers:
+        if name in WSPROTO_DECODES:
+            try:
+                value.decode("idna" if name == b"host" else "ascii")
+            except ValueError:
+                return False
+    return True
+
+
 def origin_allowed(origin: str | None, host_header: str | None, config: TransportConfig) -> bool:
     """The page's own host, localhost and the configured origins; clients without Origin too.
 
@@ -55,12 +77,16 @@ def origin_allowed(origin: str | None, host_header: str | None, config: Transpor
     origin = origin.rstrip("/")
     if origin in config.allowed_origins:
         return True
-    parts = urlsplit(origin)
+    try:
+        parts = urlsplit(origin)
+        hostname = parts.hostname or ""
+    except ValueError:  # "http://[oops": no page has that origin
+        return False
     if parts.scheme not in ("http", "https"):
         return False
     if host_header is not None and parts.netloc.lower() == host_header.lower():
         return True
-    return (parts.hostname or "") in LOCAL_HOSTS
+    return hostname in LOCAL_HOSTS
 
 
 async def read_head(stream: trio.abc.Stream) -> bytes | None:
@@ -73,6 +99,8 @@ async def read_head(stream: trio.abc.Stream) -> bytes | None:
         if not chunk:
             return None
         data += chunk
+    if data.index(b"\r\n\r\n") + 4 > MAX_HEAD_BYTES:  # the last read may overshoot the limit
+        raise h11.RemoteProtocolError("request head too large", error_status_hint=431)
     return bytes(data)
 
 
@@ -160,10 +188,11 @@ class WebServer:
         try:
             async with stream:
                 await self._serve(stream)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        except Exception:
-            log.exception("connection handler failed")
+        except Exception as error:
+            if _peer_gone(error):  # a client's doing: no traceback for it to flood the log with
+                log.debug("connection ended by the client: %r", error)
+            else:
+                log.exception("connection handler failed")
 
     async def _serve(self, stream: trio.SocketStream) -> None:
         try:
@@ -188,7 +217,7 @@ class WebServer:
         method = request.method.decode("latin-1")
         wants_upgrade = "websocket" in headers.get("upgrade", "").lower()
         if path == self.config.websocket_path and wants_upgrade and method == "GET":
-            response = self._admit(headers, query)
+            response = self._admit(request, headers, query)
             if response is None:
                 await self._serve_websocket(stream, head, query)
                 return
@@ -197,8 +226,11 @@ class WebServer:
             response = self._app.respond(method, path)
         await stream.send_all(serialize(response, method=method))
 
-    def _admit(self, headers: dict[str, str], query: str) -> Response | None:
+    def _admit(self, request: h11.Request, headers: dict[str, str], query: str) -> Response | None:
         """None when the upgrade may proceed, otherwise the refusal to send."""
+        if not wsproto_can_read(request):
+            self.stats.bad_requests += 1
+            return text(400, "malformed WebSocket handshake header")
         if not origin_allowed(headers.get("origin"), headers.get("host"), self.config):
             self.stats.refused_origin += 1
             log.warning("refused WebSocket from origin %s", headers.get("origin"))
