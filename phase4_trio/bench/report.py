@@ -296,11 +296,13 @@ METHOD = """## How it is measured
 - **Latency**: the client's `time.time()` on receipt minus the message's `captureTime` (the
   host clock in the capture callback). 1 and 10 clients use `trio-websocket`; 100 clients,
   fan-out and throughput use the bench's minimal RFC 6455 client (`raw`: handshake checked,
-  frames parsed with `struct`, a few µs a message), so hundreds of clients in one process
-  measure the engine rather than themselves. The figure includes the client process's own
-  scheduling delay.
-- **Throughput**: the source unpaced (as fast as the ring lets it), one client; frames per
-  second the client received (through bridge, DSP, encoding, router and the socket).
+  every connection read by one epoll thread, frames parsed with `struct`), so hundreds of
+  clients in one process measure the engine rather than themselves. The figure includes
+  the client process's own scheduling delay.
+- **Throughput**: the source unpaced (as fast as the ring lets it; `pipeline.capture_queue`
+  raised to `ring_slots` so that the source's back-off, at half the ring busy, holds it back
+  before the queue overflows), one client; frames per second the client received (through
+  bridge, DSP, encoding, router and the socket).
 - **Fan-out**: clients added in steps 1, 10, 50, 100, 200, 300, +100…; a step passes when every
   client got every frame of the window (no `frameCount` gap, `dropped` unchanged), at least 95 %
   of real time, with latency p99 ≤ 100 ms. A failed step is retried once. The result is the
@@ -324,7 +326,8 @@ METHOD = """## How it is measured
 - **Callback time** is a copy and, unless a delivery is already pending, Trio's
   `run_sync_soon` (one write to its wake-up socket). On a virtual machine whose host runs
   other work, the first microseconds after the capture thread wakes are several times
-  slower than the same code warm; that, not the code, sets p99 and max there.
+  slower than the same code warm, and the thread can be preempted mid-callback; there,
+  that rather than the code sets p99 and max.
 - **Unpaced throughput** is one core shared by the source thread and the Trio thread
   through the GIL: per frame a tone block, the DSP, the JSON and the frame write.
 """
