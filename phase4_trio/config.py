@@ -456,8 +456,12 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise ConfigError(
             [(str(path), f"cannot read config file: {error.strerror or error}")]
         ) from None
+    except UnicodeDecodeError as error:
+        raise ConfigError([(str(path), f"not UTF-8 text (byte {error.start})")]) from None
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise ConfigError([(str(path), "nested too deeply")]) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -473,18 +477,30 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     """``PHASE4_INPUT__SAMPLE_RATE=48000`` becomes ``{"input": {"sample_rate": 48000}}``."""
     result: dict[str, Any] = {}
-    for name, text in environ.items():
+    leaves: dict[tuple[str, ...], str] = {}
+    problems: list[tuple[str, str]] = []
+    for name in sorted(environ):
         if not name.startswith(ENV_PREFIX):
             continue
-        keys = [k.lower() for k in name[len(ENV_PREFIX) :].split("__")]
+        keys = tuple(k.lower() for k in name[len(ENV_PREFIX) :].split("__"))
+        clash = next(
+            (leaves[k] for k in leaves if k[: len(keys)] == keys or keys[: len(k)] == k), None
+        )
+        if clash is not None:
+            problems.append((".".join(keys), f"{name} and {clash} set the same key"))
+            continue
+        leaves[keys] = name
+        text = environ[name]
         try:
             value = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError:
+        except (yaml.YAMLError, RecursionError):
             value = text
         node = result
         for key in keys[:-1]:
             node = node.setdefault(key, {})
         node[keys[-1]] = value
+    if problems:
+        raise ConfigError(problems)
     return result
 
 

@@ -8,6 +8,7 @@ instead of accumulating lag over minutes.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -101,13 +102,25 @@ class SyntheticSource:
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         stop = threading.Event()
-        thread = threading.Thread(
-            target=self._loop, args=(bridge, stop), name=f"phase4-{self.description}", daemon=True
-        )
+        failed = trio.Event()
+        errors: list[BaseException] = []
+        token = trio.lowlevel.current_trio_token()
+
+        def guarded() -> None:
+            """A generator that raises ends the source task, so the engine fails loudly."""
+            try:
+                self._loop(bridge, stop)
+            except BaseException as error:
+                errors.append(error)
+                with contextlib.suppress(trio.RunFinishedError):
+                    token.run_sync_soon(failed.set)
+
+        thread = threading.Thread(target=guarded, name=f"phase4-{self.description}", daemon=True)
         thread.start()
         task_status.started()
         try:
-            await trio.sleep_forever()
+            await failed.wait()
+            raise errors[0]
         finally:
             stop.set()
             with trio.CancelScope(shield=True):
