@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import contextlib
 
 import numpy as np
@@ -16,6 +18,7 @@ from engine_helpers import make_config, receive_json, running_engine, ws_url
 from phase4_trio.pipeline.messages import Spectrum
 from phase4_trio.pipeline.router import Router
 from phase4_trio.transport import wire_binary
+from phase4_trio.transport.wire_json import rfc3339
 from phase4_trio.transport.websocket import (
     ClientOptions,
     OptionError,
@@ -141,3 +144,12 @@ async def test_fps_pacing_on_a_virtual_clock(autojump_clock: trio.testing.MockCl
     assert np.allclose(np.diff(times), 0.05, atol=0.006)
     assert subscription.dropped == 0
     assert subscription.skipped > 250
+
+
+@given(st.floats(0, 4e9, allow_nan=False))
+def test_rfc3339_matches_datetime(timestamp: float) -> None:
+    micros = round(timestamp * 1_000_000)
+    expected = datetime.fromtimestamp(micros // 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    assert rfc3339(timestamp) == f"{expected}.{micros % 1_000_000:06d}Z"
+    parsed = datetime.strptime(rfc3339(timestamp), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    assert abs(parsed.timestamp() - timestamp) < 1e-5 * max(1.0, timestamp / 1e9)

@@ -9,6 +9,7 @@ differs per client, so the shared body is encoded without it and each client's t
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 
 import orjson
 
@@ -20,8 +21,18 @@ _CACHE_KEY = "json"
 
 
 def rfc3339(timestamp: float) -> str:
-    """UTC with microseconds, as Go's time.Time marshals (``2026-11-25T19:40:01.123456Z``)."""
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC with microseconds, as Go's time.Time marshals (``2026-11-25T19:40:01.123456Z``).
+
+    ~172 stamps share each second, so the date-and-time part is formatted once per second.
+    """
+    micros = round(timestamp * 1_000_000)
+    second, fraction = divmod(micros, 1_000_000)
+    return f"{_whole_second(second)}.{fraction:06d}Z"
+
+
+@lru_cache(maxsize=4)
+def _whole_second(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def encode_body(spectrum: Spectrum) -> str:
