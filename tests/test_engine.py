@@ -181,3 +181,13 @@ async def test_every_window_streams(window: str) -> None:
         async with trio_websocket.open_websocket_url(ws_url(engine)) as ws:
             message = await receive_json(ws)
     assert all(math.isfinite(v) for v in message["magnitudes"])
+
+
+async def test_unpaced_source_is_held_back_not_dropped() -> None:
+    """Flat out, the synthetic source waits for the pipeline instead of overrunning it."""
+    async with running_engine(paced=False) as engine:
+        await trio.sleep(1.0)
+        stats = engine.bridge.stats  # type: ignore[union-attr]
+        assert stats.captured > 500
+        assert stats.queue_full == 0
+        assert stats.ring_full == 0

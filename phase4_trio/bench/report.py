@@ -299,10 +299,9 @@ METHOD = """## How it is measured
   every connection read by one epoll thread, frames parsed with `struct`), so hundreds of
   clients in one process measure the engine rather than themselves. The figure includes
   the client process's own scheduling delay.
-- **Throughput**: the source unpaced (as fast as the ring lets it; `pipeline.capture_queue`
-  raised to `ring_slots` so that the source's back-off, at half the ring busy, holds it back
-  before the queue overflows), one client; frames per second the client received (through
-  bridge, DSP, encoding, router and the socket).
+- **Throughput**: the source unpaced (it waits while half the ring or half the processor's
+  queue is taken, so the pipeline sets the pace and nothing is dropped), one client; frames
+  per second the client received (through bridge, DSP, encoding, router and the socket).
 - **Fan-out**: clients added in steps 1, 10, 50, 100, 200, 300, +100…; a step passes when every
   client got every frame of the window (no `frameCount` gap, `dropped` unchanged), at least 95 %
   of real time, with latency p99 ≤ 100 ms. A failed step is retried once. The result is the

@@ -71,22 +71,14 @@ def binary_available() -> bool:
     return True
 
 
-def bench_config(source: str, *, paced: bool = True) -> Config:
-    """Defaults, an ephemeral port, room for every fan-out step.
-
-    Unpaced, the capture queue is as deep as the ring: the synthetic source backs off while
-    half the ring is busy, which only holds it back if the queue cannot fill (and drop)
-    first, so the figure is what the pipeline carries, not what it throws away.
-    """
-    base = unstructure_config(Config())
+def bench_config(source: str) -> Config:
+    """Defaults, an ephemeral port, room for every fan-out step."""
     overrides: dict[str, Any] = {
         "log_level": "warning",
         "input": {"source": source},
         "transport": {"websocket_address": "127.0.0.1:0", "max_clients": 8192},
     }
-    if not paced:
-        overrides["pipeline"] = {"capture_queue": base["pipeline"]["ring_slots"]}
-    return structure_config(deep_merge(base, overrides))
+    return structure_config(deep_merge(unstructure_config(Config()), overrides))
 
 
 # ------------------------------------------------------------------ process figures
@@ -205,7 +197,7 @@ async def client_process(url: str, implementation: str) -> AsyncIterator[ClientP
 
 @asynccontextmanager
 async def running_engine(source: str, *, paced: bool) -> AsyncIterator[Engine]:
-    engine = Engine(bench_config(source, paced=paced), paced=paced)
+    engine = Engine(bench_config(source), paced=paced)
     async with trio.open_nursery() as nursery:
         await nursery.start(engine.run)
         try:

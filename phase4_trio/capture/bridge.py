@@ -177,9 +177,15 @@ class CaptureBridge:
         """Give a block's ring slot back; the processor calls this once it has copied the data."""
         self._free.append(block.slot)
 
-    def busy_slots(self) -> int:
-        """Slots holding blocks not yet released; an unpaced source uses it as back-pressure."""
-        return self.slots - len(self._free)
+    def congested(self) -> bool:
+        """True when half the ring or half the processor's queue is taken.
+
+        An unpaced source (the throughput benchmark) waits while this holds, so it runs as
+        fast as the pipeline accepts blocks instead of as fast as the bridge can drop them.
+        """
+        waiting = len(self._inbox) + self._send.statistics().current_buffer_used
+        queue_size = self._send.statistics().max_buffer_size
+        return self.slots - len(self._free) > self.slots // 2 or waiting > queue_size // 2
 
     @property
     def dropped(self) -> int:

@@ -139,7 +139,7 @@ class SyntheticSource:
                     continue
                 if delay < -1.0:  # a stall of over a second: resynchronise, don't burst
                     start -= delay
-            elif bridge.busy_slots() > bridge.slots // 2:
+            elif bridge.congested():
                 stop.wait(0.0002)
                 continue
             self.generator.fill(buffer)
