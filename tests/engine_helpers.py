@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -41,3 +42,17 @@ async def receive_json(connection: trio_websocket.WebSocketConnection) -> dict[s
     assert isinstance(message, str)
     data: dict[str, Any] = orjson.loads(message)
     return data
+
+
+async def stop_cleanly(process: trio.Process, stderr: bytes = b"") -> str:
+    """SIGTERM a ``phase4 run`` subprocess, read the rest of its stderr, check it exited 0."""
+    assert process.stderr is not None
+    process.send_signal(signal.SIGTERM)
+    with trio.fail_after(20):
+        while chunk := await process.stderr.receive_some(65536):
+            stderr += chunk
+        await process.wait()
+    text = stderr.decode(errors="replace")
+    assert process.returncode == 0, text
+    assert "Traceback" not in text
+    return text
