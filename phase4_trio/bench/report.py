@@ -320,8 +320,8 @@ METHOD = """## How it is measured
   only wakes when its socket is full. Fan-out is bound by that system call and by the
   clients' own CPU when they share the machine.
 - **JSON** costs about as much as the whole DSP per frame: `orjson` formats 2 x 129 float32
-  values (shortest round-trip text) and `wire_json.rfc3339` formats the start time with
-  `datetime.strftime`. `?format=f32` skips both.
+  values (shortest round-trip text) and `wire_json.rfc3339` formats the start time (its
+  date part once per second). `?format=f32` skips both.
 - **Callback time** is a copy and, unless a delivery is already pending, Trio's
   `run_sync_soon` (one write to its wake-up socket). On a virtual machine whose host runs
   other work, the first microseconds after the capture thread wakes are several times
