@@ -143,6 +143,7 @@ class WebServer:
         self._app = app
         self._observe_latency = observe_latency
         self._listeners: list[trio.SocketListener] = []
+        self.port = 0  # the bound port, known after bind()
 
     async def bind(self) -> None:
         """Open the listening sockets now, so a taken port is a start-up error, not a crash."""
@@ -157,11 +158,8 @@ class WebServer:
             raise Phase4Error(
                 f"transport.websocket_address: cannot listen on {address}: {reason}"
             ) from None
-
-    @property
-    def port(self) -> int:
-        sockname = self._listeners[0].socket.getsockname()
-        return int(sockname[1])
+        # Read now: once shutdown starts the sockets close, and the port is still asked for.
+        self.port = int(self._listeners[0].socket.getsockname()[1])
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         if not self._listeners:
