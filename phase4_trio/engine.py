@@ -230,6 +230,11 @@ class Engine:
                         ((("flag", "input_underflow"),), s.underflows),
                     ],
                 ),
+                m.counter(
+                    "phase4_capture_tap_errors_total",
+                    "Blocks a capture tap (the recorder) failed to take.",
+                    s.tap_errors,
+                ),
                 m.histogram(
                     "phase4_callback_seconds",
                     "Time spent in the capture callback.",
@@ -267,6 +272,13 @@ class Engine:
                 [((("endpoint", s.name),), s.dropped) for s in self.router.subscriptions],
             )
         )
+        collected.append(
+            m.counter(
+                "phase4_endpoints_dropped_total",
+                "Spectra lost by all endpoints since start, those gone included.",
+                self.router.closed_dropped + sum(s.dropped for s in self.router.subscriptions),
+            )
+        )
         if self.web is not None:
             w = self.web.stats
             collected += [
@@ -279,6 +291,11 @@ class Engine:
                     "phase4_clients_total",
                     "WebSocket clients accepted since start.",
                     w.clients_total,
+                ),
+                m.counter(
+                    "phase4_http_requests_total",
+                    "Plain HTTP requests answered (page, assets, metrics, health, errors).",
+                    w.http_requests,
                 ),
                 m.labelled(
                     "phase4_connections_refused_total",

@@ -88,7 +88,6 @@ class Router:
     def __init__(self) -> None:
         self.stats = RouterStats()
         self._subscriptions: list[Subscription] = []
-        self.closed_offered = 0
         self.closed_dropped = 0
 
     @property
@@ -108,7 +107,6 @@ class Router:
                 yield subscription
         finally:
             self._subscriptions.remove(subscription)
-            self.closed_offered += subscription.offered
             self.closed_dropped += subscription.dropped
 
     def route(self, spectrum: Spectrum) -> None:

@@ -42,8 +42,6 @@ class ServerStats:
     refused_full: int = 0
     bad_requests: int = 0
     handshake_timeouts: int = 0
-    client_dropped_total: int = 0
-    client_sent_total: int = 0
 
 
 def _peer_gone(error: BaseException) -> bool:
@@ -265,17 +263,9 @@ class WebServer:
                     latest_wins=True,
                     sampled=options.fps is not None,
                 ) as subscription:
-                    try:
-                        client = await stream_to_client(
-                            connection,
-                            subscription,
-                            options,
-                            self._observe_latency,
-                            client_stream,
-                        )
-                    finally:
-                        stats.client_dropped_total += subscription.dropped
-                    stats.client_sent_total += client.sent
+                    await stream_to_client(
+                        connection, subscription, options, self._observe_latency, client_stream
+                    )
                 with trio.move_on_after(1.0) as scope:
                     scope.shield = True
                     await connection.aclose()

@@ -244,19 +244,13 @@ class ClientStream(trio.abc.Stream):
             await self._stream.send_all(pending)
 
 
-@attrs.define
-class ClientStats:
-    sent: int = 0
-    send_errors: int = 0
-
-
 async def stream_to_client(
     connection: trio_websocket.WebSocketConnection,
     subscription: Subscription,
     options: ClientOptions,
     observe_latency: Callable[[float], None],
     stream: ClientStream | None = None,
-) -> ClientStats:
+) -> None:
     """Send spectra until the client goes away; inbound messages are read and ignored.
 
     With ``stream`` (the connection's :class:`ClientStream`) frames are written directly,
@@ -265,7 +259,6 @@ async def stream_to_client(
     socket does not take at once comes through the queue as usual. Without it, every
     message goes through trio-websocket's ``send_message``.
     """
-    stats = ClientStats()
     interval = 1.0 / options.fps if options.fps else 0.0
     clock = time.time
     partial: Spectrum | None = None
@@ -281,7 +274,6 @@ async def stream_to_client(
         except Exception:  # the task meets the same error through the queue, and reports it
             return False
         if result == WRITTEN:
-            stats.sent += 1
             observe_latency(clock() - spectrum.capture_time)
             return True
         if result == PARTIAL:
@@ -314,7 +306,6 @@ async def stream_to_client(
                     await stream.finish()
                 else:
                     await stream.send_frame(frame_for(spectrum, options, subscription.dropped))
-                stats.sent += 1
                 observe_latency(clock() - spectrum.capture_time)
                 if interval:
                     deadline = max(deadline + interval, trio.current_time() - interval)
@@ -329,7 +320,6 @@ async def stream_to_client(
             subscription.ready = False
             subscription.deliver = None
             nursery.cancel_scope.cancel()
-    return stats
 
 
 async def _discard_inbound(
