@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -56,3 +57,21 @@ async def stop_cleanly(process: trio.Process, stderr: bytes = b"") -> str:
     assert process.returncode == 0, text
     assert "Traceback" not in text
     return text
+
+
+def catches_sigterm(pid: int) -> bool:
+    """True once the process has a SIGTERM handler (its ``SigCgt`` mask has bit 15)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
+    return False
+
+
+async def read_ws_url(process: trio.Process) -> str:
+    """The WebSocket URL from the first line ``phase4 run`` prints."""
+    assert process.stdout is not None
+    line = b""
+    with trio.fail_after(30):
+        while not line.endswith(b"\n"):
+            line += await process.stdout.receive_some(1)
+    return line.decode().split("websocket ", 1)[1].split()[0]

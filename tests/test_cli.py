@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from engine_helpers import catches_sigterm
 from phase4_trio import __version__
 
 
@@ -136,13 +137,6 @@ def test_run_prints_url_and_stops_cleanly_on_signal(signum: signal.Signals) -> N
         assert "Traceback" not in process.stderr.read()
     finally:
         process.kill()
-
-
-def catches_sigterm(pid: int) -> bool:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("SigCgt:"):
-            return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
-    return False
 
 
 def test_sigterm_during_startup_exits_cleanly() -> None:

@@ -26,7 +26,14 @@ import pytest
 import trio
 import trio_websocket
 
-from engine_helpers import make_config, receive_json, running_engine, stop_cleanly, ws_url
+from engine_helpers import (
+    make_config,
+    read_ws_url,
+    receive_json,
+    running_engine,
+    stop_cleanly,
+    ws_url,
+)
 from phase4_trio.config import Config
 from phase4_trio.engine import Engine
 from phase4_trio.transport.server import WebServer
@@ -532,11 +539,7 @@ async def test_file_descriptor_exhaustion_is_survived() -> None:
     assert process.stdout is not None and process.stderr is not None
     stderr = b""
     try:
-        line = b""
-        with trio.fail_after(30):
-            while not line.endswith(b"\n"):
-                line += await process.stdout.receive_some(1)
-        url = line.decode().split("websocket ", 1)[1].split()[0]
+        url = await read_ws_url(process)
         port = int(url.rsplit(":", 1)[1].split("/")[0])
         watcher = Watcher()
         async with trio.open_nursery() as nursery:

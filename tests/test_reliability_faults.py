@@ -28,7 +28,15 @@ import pytest
 import trio
 import trio_websocket
 
-from engine_helpers import make_config, receive_json, running_engine, stop_cleanly, ws_url
+from engine_helpers import (
+    catches_sigterm,
+    make_config,
+    read_ws_url,
+    receive_json,
+    running_engine,
+    stop_cleanly,
+    ws_url,
+)
 from phase4_trio import cli
 from phase4_trio.capture import read_wav
 from phase4_trio.engine import Engine
@@ -47,12 +55,17 @@ def phase4(*args: str) -> list[str]:
     return [sys.executable, "-m", "phase4_trio", *args]
 
 
-def catches_sigterm(pid: int) -> bool:
-    """True once the process has a SIGTERM handler (its ``SigCgt`` mask has bit 15)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("SigCgt:"):
-            return bool(int(line.split()[1], 16) & (1 << (signal.SIGTERM - 1)))
-    return False
+def run_script(script: str) -> subprocess.CompletedProcess[str]:
+    """Run a Python script (an engine with a fault injected) to completion."""
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment(),
+        check=False,
+        cwd=ROOT,
+    )
 
 
 def phase4_threads() -> set[str]:
@@ -201,15 +214,7 @@ def test_an_interrupt_trio_delivers_inside_a_nursery_exits_0(signum: signal.Sign
         "cli._run_until_signal = early\n"
         "sys.exit(cli.main(['run', '--source', 'tone:440', '--ws', '127.0.0.1:0']))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=environment(),
-        check=False,
-        cwd=ROOT,
-    )
+    result = run_script(script)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert "engine failed" not in result.stderr
@@ -334,15 +339,7 @@ def test_a_failing_task_exits_1_through_the_cli() -> None:
         "sys.exit(main(['run', '--source', 'tone:440', '--ws', '127.0.0.1:0']))\n"
     )
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=environment(),
-        check=False,
-        cwd=ROOT,
-    )
+    result = run_script(script)
     assert result.returncode == 1, result.stderr
     assert time.monotonic() - started < 30
     assert "task 'router' failed; shutting the engine down" in result.stderr
@@ -437,11 +434,7 @@ async def test_a_full_disk_while_recording_keeps_the_stream_and_a_valid_wav(
     assert process.stdout is not None and process.stderr is not None
     stderr = b""
     try:
-        line = b""
-        with trio.fail_after(30):
-            while not line.endswith(b"\n"):
-                line += await process.stdout.receive_some(1)
-        url = line.decode().split("websocket ", 1)[1].split()[0]
+        url = await read_ws_url(process)
         counts: list[int] = []
         dropped = 0
         async with trio_websocket.open_websocket_url(url) as ws:
