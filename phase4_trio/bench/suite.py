@@ -267,35 +267,31 @@ class Suite:
             async with client_process(url, "trio-websocket") as clients:
                 for count in (1, 10):
                     self.progress(f"{fmt}: real time, {count} client(s), {seconds:g} s")
-                    await clients.connect(count)
-                    await trio.sleep(self.warmup)
-                    window = Window(engine)
-                    window.open()
-                    engine.keep_callback_durations = callbacks
-                    result = await clients.measure(seconds)
-                    engine.keep_callback_durations = False
-                    out[str(count)] = {
-                        "engine": window.close(),
-                        **clients_summary(result, seconds),
-                        "client": "trio-websocket",
-                    }
+                    out[str(count)] = await self._window(
+                        engine, clients, count, "trio-websocket", callbacks=callbacks
+                    )
             self.progress(f"{fmt}: real time, 100 clients ({self.options.client}), {seconds:g} s")
             async with client_process(url, self.options.client) as clients:
-                await clients.connect(100)
-                await trio.sleep(self.warmup)
-                window = Window(engine)
-                window.open()
-                engine.keep_callback_durations = callbacks
-                result = await clients.measure(seconds)
-                engine.keep_callback_durations = False
-                out["100"] = {
-                    "engine": window.close(),
-                    **clients_summary(result, seconds),
-                    "client": self.options.client,
-                }
+                out["100"] = await self._window(
+                    engine, clients, 100, self.options.client, callbacks=callbacks
+                )
             if callbacks:
                 out["callback_us"] = percentiles(durations, 1e6)
         return out
+
+    async def _window(
+        self, engine: Engine, clients: ClientProcess, count: int, client: str, *, callbacks: bool
+    ) -> dict[str, Any]:
+        """Connect up to ``count`` clients, warm up, then measure one real-time window."""
+        seconds = self.options.seconds
+        await clients.connect(count)
+        await trio.sleep(self.warmup)
+        window = Window(engine)
+        window.open()
+        engine.keep_callback_durations = callbacks
+        result = await clients.measure(seconds)
+        engine.keep_callback_durations = False
+        return {"engine": window.close(), **clients_summary(result, seconds), "client": client}
 
     async def fanout(self, fmt: str) -> dict[str, Any]:
         seconds = self.options.seconds
