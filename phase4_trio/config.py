@@ -255,7 +255,6 @@ class TransportConfig:
 class PipelineConfig:
     ring_slots: int = attrs.field(default=256, validator=_at_least(4))
     capture_queue: int = attrs.field(default=64, validator=_at_least(1))
-    endpoint_queue: int = attrs.field(default=16, validator=_at_least(1))
 
 
 @attrs.frozen

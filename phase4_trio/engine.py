@@ -7,9 +7,9 @@ source first, then everything else, and the recorder finishes its file under a s
 
 Channel map (sizes from ``pipeline`` / ``transport`` config; drawn in docs/architecture.md)::
 
-    source ─push─▶ CaptureBridge ─[capture_queue]─▶ Processor ─[endpoint_queue]─▶ Router
-             └─tap─▶ WavRecorder FIFO (every block)                  ├─[client_queue]─▶ ws × N
-                                                                     └─[1, latest]───▶ UDP
+    source ─push─▶ CaptureBridge ─[capture_queue]─▶ Processor ─route─▶ Router
+             └─tap─▶ WavRecorder FIFO (every block)               ├─[client_queue]─▶ ws × N
+                                                                  └─[1, latest]───▶ UDP
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from . import metrics as m
 from .capture import CaptureBridge, CaptureSource, open_source
 from .config import Config
 from .dsp import Analyzer
-from .pipeline.messages import Block, Spectrum
 from .pipeline.processor import Processor
 from .pipeline.router import Router
 from .record import WavRecorder
@@ -85,37 +84,31 @@ class Engine:
         if self.web is not None:
             await self.web.bind()
         pipeline = self.config.pipeline
-        block_send, block_receive = trio.open_memory_channel[Block](pipeline.capture_queue)
-        spectrum_send, spectrum_receive = trio.open_memory_channel[Spectrum](
-            pipeline.endpoint_queue
-        )
-        self.bridge = bridge = CaptureBridge(
+        with CaptureBridge(
             block_size=self.block_size,
             channels=self.channels,
             slots=pipeline.ring_slots,
-            send_channel=block_send,
-            token=trio.lowlevel.current_trio_token(),
-        )
-        self.processor = Processor(bridge, self._analyzer, self.sample_rate)
-        if self.recorder is not None:
-            bridge.add_tap(self.recorder)
-        try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(
-                    _named, "processor", self.processor.run, block_receive, spectrum_send
-                )
-                nursery.start_soon(_named, "router", self.router.run, spectrum_receive)
-                nursery.start_soon(_named, "stats", self._stats_loop)
-                if self.web is not None:
-                    await nursery.start(_named, "websocket", self.web.run)
-                if self.config.transport.udp_enabled:
-                    await nursery.start(_named, "udp", self._send_udp)
-                await nursery.start(_named, "capture", self._capture, bridge)
-                if self.recorder is not None:
-                    await nursery.start(_named, "recorder", self._record)
-                task_status.started(self)
-        finally:
-            bridge.close()
+            queue_size=pipeline.capture_queue,
+        ) as bridge:
+            self.bridge = bridge
+            self.processor = Processor(bridge, self._analyzer, self.sample_rate)
+            if self.recorder is not None:
+                bridge.add_tap(self.recorder)
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(_named, "processor", self.processor.run, self.router.route)
+                    nursery.start_soon(_named, "stats", self._stats_loop)
+                    if self.web is not None:
+                        await nursery.start(_named, "websocket", self.web.run)
+                    if self.config.transport.udp_enabled:
+                        await nursery.start(_named, "udp", self._send_udp)
+                    await nursery.start(_named, "capture", self._capture, bridge)
+                    if self.recorder is not None:
+                        await nursery.start(_named, "recorder", self._record)
+                    task_status.started(self)
+            finally:
+                bridge.close()
+                bridge.discard_waiting()
 
     async def _capture(self, bridge: CaptureBridge, *, task_status: trio.TaskStatus[None]) -> None:
         """The source; once it has stopped, for whatever reason, the recorder is told to
@@ -214,10 +207,6 @@ class Engine:
                         (
                             (("stage", "processor_error"),),
                             processor.stats.errors if processor else 0,
-                        ),
-                        (
-                            (("stage", "processor_queue"),),
-                            processor.stats.unrouted if processor else 0,
                         ),
                     ],
                 ),

@@ -13,6 +13,7 @@ import socket
 import struct
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,6 @@ from phase4_trio.pipeline.messages import Spectrum
 from phase4_trio.pipeline.router import Router
 from phase4_trio.transport import wire_binary, wire_json
 from phase4_trio.transport.websocket import (
-    PARTIAL,
-    REFUSED,
-    WRITTEN,
     ClientOptions,
     ClientStream,
     encode_for,
@@ -270,29 +268,27 @@ def test_frame_header_lengths(length: int) -> None:
 def test_router_fast_lane_keeps_order_and_counts() -> None:
     router = Router()
     taken: list[int] = []
-    accept = True
+    accept = 2  # how many of a batch the fast lane takes
 
-    def deliver(spectrum: Spectrum) -> bool:
-        if accept:
-            taken.append(spectrum.frame_count)
-        return accept
+    def deliver(spectra: Sequence[Spectrum]) -> int:
+        count = min(accept, len(spectra))
+        taken.extend(spectrum.frame_count for spectrum in spectra[:count])
+        return count
 
-    with router.subscribe("fast", 4, latest_wins=True) as subscription:
+    with router.subscribe("fast", 8, latest_wins=True) as subscription:
         subscription.deliver = deliver
-        router.route(_spectrum(0))  # not ready: queued
+        router.route([_spectrum(0)])  # not ready: queued
         subscription.ready = True
-        router.route(_spectrum(1))  # ready: delivered, still ready
-        router.route(_spectrum(2))
+        router.route([_spectrum(1)])  # ready: delivered, still ready
+        router.route([_spectrum(2), _spectrum(3)])  # a batch, delivered whole
         assert subscription.ready
-        accept = False
-        router.route(_spectrum(3))  # declined: queued, no longer ready
+        router.route([_spectrum(4), _spectrum(5), _spectrum(6)])  # 2 taken, 6 queued
         assert not subscription.ready
-        accept = True
-        router.route(_spectrum(4))  # not ready: queued behind 3, order kept
+        router.route([_spectrum(7)])  # not ready: queued behind 6, order kept
         queued = [subscription.receive.receive_nowait().frame_count for _ in range(3)]
-    assert taken == [1, 2]
-    assert queued == [0, 3, 4]
-    assert subscription.offered == 5 and subscription.dropped == 0
+    assert taken == [1, 2, 3, 4, 5]
+    assert queued == [0, 6, 7]
+    assert subscription.offered == 8 and subscription.dropped == 0
 
 
 def _parse_frames(data: bytes) -> list[tuple[int, bytes]]:
@@ -321,14 +317,14 @@ async def test_partial_write_is_finished_before_any_other_write() -> None:
     stream = ClientStream(trio.SocketStream(left))
     payloads = [os.urandom(3000) for _ in range(200)]
     frames = [frame_header(0x2, len(p)) + p for p in payloads]
-    results = []
+    written = []
     for frame in frames:
-        results.append(stream.write_nowait(frame))
-        if results[-1] != WRITTEN:
+        written.append(stream.write_nowait(frame))
+        if written[-1] != len(frame):
             break
-    assert results[-1] in (PARTIAL, REFUSED)
-    assert stream.write_nowait(frames[len(results)]) == REFUSED  # busy until finished
-    sent = len(results) if results[-1] == PARTIAL else len(results) - 1
+    assert written[-1] < len(frames[len(written) - 1])  # in part, or not at all
+    assert stream.write_nowait(frames[len(written)]) == 0  # busy until finished
+    sent = len(written) if written[-1] else len(written) - 1
     pong = frame_header(0xA, 4) + b"pong"
     received = bytearray()
 

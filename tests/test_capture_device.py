@@ -28,7 +28,6 @@ from phase4_trio.capture import CaptureBridge, open_source
 from phase4_trio.capture.device import DeviceCapture, open_device
 from phase4_trio.config import DeviceSource, InputConfig
 from phase4_trio.errors import Phase4Error
-from phase4_trio.pipeline.messages import Block
 
 __all__ = ["virtual_audio"]  # the fixture, imported (tests/conftest.py is not ours to edit)
 pytestmark = [pytest.mark.audio]
@@ -50,14 +49,14 @@ class Captured:
         return np.concatenate(self.blocks[start:]) if len(self.blocks) > start else np.zeros((0, 1))
 
 
-async def _collect(
-    receive: trio.MemoryReceiveChannel[Block], bridge: CaptureBridge, captured: Captured
-) -> None:
-    async for block in receive:
-        captured.blocks.append(block.data.copy())
-        captured.capture_times.append(block.capture_time)
-        captured.statuses.append(block.status)
-        bridge.release(block)
+async def _collect(bridge: CaptureBridge, captured: Captured) -> None:
+    while True:
+        blocks = await bridge.receive()
+        for block in blocks:
+            captured.blocks.append(block.data.copy())
+            captured.capture_times.append(block.capture_time)
+            captured.statuses.append(block.status)
+        bridge.release(blocks)
 
 
 @asynccontextmanager
@@ -66,21 +65,16 @@ async def capturing(
 ) -> AsyncIterator[tuple[DeviceCapture, Captured, CaptureBridge]]:
     source = open_source(config)
     assert isinstance(source, DeviceCapture)
-    send, receive = trio.open_memory_channel[Block](64)
-    bridge = CaptureBridge(
-        block_size=config.buffer_size,
-        channels=source.channels,
-        slots=256,
-        send_channel=send,
-        token=trio.lowlevel.current_trio_token(),
-    )
     captured = Captured()
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(_collect, receive, bridge, captured)
-        with trio.fail_after(10):
-            await nursery.start(source.run, bridge)
-        yield source, captured, bridge
-        nursery.cancel_scope.cancel()
+    with CaptureBridge(
+        block_size=config.buffer_size, channels=source.channels, slots=256, queue_size=64
+    ) as bridge:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_collect, bridge, captured)
+            with trio.fail_after(10):
+                await nursery.start(source.run, bridge)
+            yield source, captured, bridge
+            nursery.cancel_scope.cancel()
 
 
 async def wait_until(predicate: Callable[[], bool], seconds: float, what: str) -> None:
@@ -271,14 +265,7 @@ async def test_first_open_failure_is_a_phase4_error(virtual_audio: VirtualAudio)
         from phase4_trio.capture.devices import reinitialize_portaudio
 
         await trio.to_thread.run_sync(reinitialize_portaudio)
-        send, _receive = trio.open_memory_channel[Block](8)
-        bridge = CaptureBridge(
-            block_size=256,
-            channels=1,
-            slots=8,
-            send_channel=send,
-            token=trio.lowlevel.current_trio_token(),
-        )
+        bridge = CaptureBridge(block_size=256, channels=1, slots=8, queue_size=8)
         with trio.fail_after(10), pytest.raises(Phase4Error, match="cannot open input device"):
             await source.run(bridge)  # raises before task_status.started()
     finally:

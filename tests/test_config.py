@@ -104,7 +104,6 @@ configs = st.builds(
         PipelineConfig,
         ring_slots=st.integers(4, 4096),
         capture_queue=st.integers(1, 4096),
-        endpoint_queue=st.integers(1, 4096),
     ),
     record=st.builds(RecordConfig, fifo_seconds=st.floats(0.5, 600.0)),
 )

@@ -14,7 +14,7 @@ import trio
 from phase4_trio.capture import CaptureBridge, SyntheticSource, read_wav
 from phase4_trio.capture.synthetic import ToneGenerator
 from phase4_trio.errors import Phase4Error
-from phase4_trio.pipeline.messages import Block, FloatArray
+from phase4_trio.pipeline.messages import FloatArray
 from phase4_trio.record import WavRecorder, wav_header
 from phase4_trio.record import recorder as recorder_module
 
@@ -69,38 +69,33 @@ async def record(
     """source thread → bridge (→ a consumer that releases blocks, unless stalled) and the
     recorder as the bridge's tap. Stops the source first, then the recorder, as the engine
     does; with ``seconds=None`` waits for the recorder to finish by itself."""
-    send, receive = trio.open_memory_channel[Block](queue)
-    bridge = CaptureBridge(
-        block_size=BLOCK,
-        channels=source.channels,
-        slots=slots,
-        send_channel=send,
-        token=trio.lowlevel.current_trio_token(),
-    )
-    bridge.add_tap(recorder)
     finished = trio.Event()
 
     async def run_recorder(task_status: trio.TaskStatus[None]) -> None:
         await recorder.run(task_status=task_status)
         finished.set()
 
-    async def release(blocks: trio.MemoryReceiveChannel[Block]) -> None:
-        async for block in blocks:
-            bridge.release(block)
+    async def release() -> None:
+        while True:
+            bridge.release(await bridge.receive())
 
-    async with trio.open_nursery() as outer:
-        await outer.start(run_recorder)
-        async with trio.open_nursery() as inner:
-            if consume:
-                inner.start_soon(release, receive)
-            await inner.start(source.run, bridge)
-            if seconds is None:
-                await finished.wait()
-            else:
-                await trio.sleep(seconds)
-            inner.cancel_scope.cancel()
-        bridge.close()
-        recorder.stop()
+    with CaptureBridge(
+        block_size=BLOCK, channels=source.channels, slots=slots, queue_size=queue
+    ) as bridge:
+        bridge.add_tap(recorder)
+        async with trio.open_nursery() as outer:
+            await outer.start(run_recorder)
+            async with trio.open_nursery() as inner:
+                if consume:
+                    inner.start_soon(release)
+                await inner.start(source.run, bridge)
+                if seconds is None:
+                    await finished.wait()
+                else:
+                    await trio.sleep(seconds)
+                inner.cancel_scope.cancel()
+            bridge.close()
+            recorder.stop()
     return bridge
 
 

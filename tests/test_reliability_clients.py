@@ -447,6 +447,7 @@ async def test_a_thousand_connect_disconnect_cycles_leave_no_trace(
         with trio.fail_after(150):
             for i in range(100):
                 await cycle(i)
+            await eventually(lambda: web_of(engine).stats.clients_connected == 1)
             await trio.sleep(0.5)
             fds_before, rss_before = fd_count(), rss_kib()
             for i in range(1000):

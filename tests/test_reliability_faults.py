@@ -234,20 +234,20 @@ def inject(engine: Engine, task: str, monkeypatch: pytest.MonkeyPatch) -> None:
         route = engine.router.route
         calls = 0
 
-        def failing_route(spectrum: Any) -> None:
+        def failing_route(spectra: Any) -> None:
             nonlocal calls
             calls += 1
             if calls == 80:
                 raise Boom("router: injected")
-            route(spectrum)
+            route(spectra)
 
         engine.router.route = failing_route  # type: ignore[method-assign]
     elif task == "processor":
         run = Processor.run
 
-        async def failing_run(self: Processor, receive: Any, send: Any) -> None:
+        async def failing_run(self: Processor, route: Any) -> None:
             with trio.move_on_after(0.5):
-                await run(self, receive, send)
+                await run(self, route)
             raise Boom("processor: injected")
 
         monkeypatch.setattr(Processor, "run", failing_run)
@@ -281,6 +281,11 @@ def inject(engine: Engine, task: str, monkeypatch: pytest.MonkeyPatch) -> None:
                 raise Boom("websocket: injected")
 
         engine.web.run = failing_web  # type: ignore[method-assign]
+
+
+# The router runs inside the processor task (routing never waits), so its failure is the
+# processor's.
+LOGGED_AS = {"router": "processor"}
 
 
 @pytest.mark.parametrize("task", ["router", "processor", "stats", "capture", "websocket"])
@@ -318,22 +323,23 @@ async def test_a_failing_task_ends_the_engine_with_its_name(
         await run_until_it_fails()
     assert time.monotonic() - started < 10
     assert closed.is_set()
-    assert f"task {task!r} failed; shutting the engine down" in caplog.text
+    logged = LOGGED_AS.get(task, task)
+    assert f"task {logged!r} failed; shutting the engine down" in caplog.text
     assert port and port_is_closed(port)
     assert not phase4_threads()
 
 
 def test_a_failing_task_exits_1_through_the_cli() -> None:
-    """The same through the real command: the router fails, the process logs the task and
-    exits 1 within a bound."""
+    """The same through the real command: routing fails, the process logs the task (the
+    processor, which routes) and exits 1 within a bound."""
     script = (
         "import sys\n"
         "from phase4_trio.pipeline.router import Router\n"
         "route = Router.route\n"
-        "def failing(self, spectrum):\n"
-        "    if spectrum.frame_count == 100:\n"
+        "def failing(self, spectra):\n"
+        "    if any(spectrum.frame_count == 100 for spectrum in spectra):\n"
         "        raise RuntimeError('injected router failure')\n"
-        "    route(self, spectrum)\n"
+        "    route(self, spectra)\n"
         "Router.route = failing\n"
         "from phase4_trio.cli import main\n"
         "sys.exit(main(['run', '--source', 'tone:440', '--ws', '127.0.0.1:0']))\n"
@@ -342,7 +348,7 @@ def test_a_failing_task_exits_1_through_the_cli() -> None:
     result = run_script(script)
     assert result.returncode == 1, result.stderr
     assert time.monotonic() - started < 30
-    assert "task 'router' failed; shutting the engine down" in result.stderr
+    assert "task 'processor' failed; shutting the engine down" in result.stderr
     assert "injected router failure" in result.stderr
 
 
@@ -350,9 +356,9 @@ def test_a_failing_task_exits_1_through_the_cli() -> None:
 
 
 async def test_processor_exceptions_drop_only_their_frames() -> None:
-    """Every third block makes the analysis raise for a second: exactly those are dropped
-    and counted (``stage="processor_error"``), the rest stream; then it recovers.
-    (tests/test_engine.py has the single-frame case.)"""
+    """Every third block makes the analysis raise for a second: those (with any block
+    batched with them) are dropped and counted (``stage="processor_error"``), the rest
+    stream; then it recovers. (tests/test_engine.py has the single-batch case.)"""
     config = make_config(transport={"client_queue": 1024})
     async with running_engine(config) as engine:
         processor = engine.processor
@@ -360,10 +366,10 @@ async def test_processor_exceptions_drop_only_their_frames() -> None:
         original = processor.analyse
         failing = True
 
-        def flaky(block: Any) -> Any:
-            if failing and block.index % 3 == 0:
+        def flaky(blocks: Any) -> Any:
+            if failing and any(block.index % 3 == 0 for block in blocks):
                 raise FloatingPointError("injected")
-            return original(block)
+            return original(blocks)
 
         processor.analyse = flaky  # type: ignore[method-assign]
         async with trio_websocket.open_websocket_url(ws_url(engine)) as ws:

@@ -18,7 +18,7 @@ from phase4_trio.capture import CaptureBridge, SyntheticSource
 from phase4_trio.capture.synthetic import ToneGenerator
 from phase4_trio.config import Address
 from phase4_trio.errors import Phase4Error
-from phase4_trio.pipeline.messages import Block, Spectrum
+from phase4_trio.pipeline.messages import Spectrum
 from phase4_trio.pipeline.router import Router
 from phase4_trio.transport.udp import UdpStats, run_udp_sender
 from phase4_trio.transport.wire_binary import decode
@@ -28,52 +28,46 @@ BLOCK = 256
 TONE_HZ = 1000.0
 
 
-async def analyse(
-    bridge: CaptureBridge, blocks: trio.MemoryReceiveChannel[Block], router: Router
-) -> None:
+async def analyse(bridge: CaptureBridge, router: Router) -> None:
     """A minimal processor (Hann window, |X|/N doubled, positive flux): enough to find a peak."""
     window = np.hanning(BLOCK)
     previous = np.zeros(BLOCK // 2 + 1)
-    async for block in blocks:
-        samples = block.data[:, 0] * window
-        bridge.release(block)
-        magnitudes = np.abs(np.fft.rfft(samples)) / BLOCK
-        magnitudes[1:-1] *= 2
-        flux = np.maximum(magnitudes - previous, 0.0)
-        previous = magnitudes
-        router.route(
-            Spectrum(
-                block.index,
-                block.capture_time,
-                RATE,
-                BLOCK,
-                magnitudes.astype(np.float32),
-                flux.astype(np.float32),
-                0.0,
-                0.0,
+    while True:
+        blocks = await bridge.receive()
+        for block in blocks:
+            samples = block.data[:, 0] * window
+            magnitudes = np.abs(np.fft.rfft(samples)) / BLOCK
+            magnitudes[1:-1] *= 2
+            flux = np.maximum(magnitudes - previous, 0.0)
+            previous = magnitudes
+            router.route(
+                [
+                    Spectrum(
+                        block.index,
+                        block.capture_time,
+                        RATE,
+                        BLOCK,
+                        magnitudes.astype(np.float32),
+                        flux.astype(np.float32),
+                        0.0,
+                        0.0,
+                    )
+                ]
             )
-        )
+        bridge.release(blocks)
 
 
 @asynccontextmanager
 async def tone_pipeline() -> AsyncIterator[Router]:
     """A real tone source thread → bridge → analyser → router, torn down on exit."""
     router = Router()
-    send, receive = trio.open_memory_channel[Block](64)
-    bridge = CaptureBridge(
-        block_size=BLOCK,
-        channels=1,
-        slots=64,
-        send_channel=send,
-        token=trio.lowlevel.current_trio_token(),
-    )
     source = SyntheticSource(ToneGenerator(TONE_HZ, 0.5, RATE, 1), BLOCK)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(analyse, bridge, receive, router)
-        await nursery.start(source.run, bridge)
-        yield router
-        nursery.cancel_scope.cancel()
-    bridge.close()
+    with CaptureBridge(block_size=BLOCK, channels=1, slots=64, queue_size=64) as bridge:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(analyse, bridge, router)
+            await nursery.start(source.run, bridge)
+            yield router
+            nursery.cancel_scope.cancel()
 
 
 def listener(family: socket.AddressFamily, host: str) -> trio.socket.SocketType:
@@ -196,10 +190,10 @@ async def test_latest_wins_and_nothing_new_sends_nothing(
             with router.subscribe("udp", 8) as subscription:
                 await nursery.start(run_udp_sender, address, 0.1, subscription, stats, BLOCK)
                 for frame in (1, 2, 3):
-                    router.route(spectrum(frame))
+                    router.route([spectrum(frame)])
                 await trio.sleep(0.15)  # one tick: sends frame 3
                 await trio.sleep(0.2)  # two ticks, nothing new
-                router.route(spectrum(4))
+                router.route([spectrum(4)])
                 await trio.sleep(0.1)
                 nursery.cancel_scope.cancel()
         assert drain(peer) == [3, 4]

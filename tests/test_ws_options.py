@@ -135,7 +135,7 @@ async def test_fps_pacing_on_a_virtual_clock(autojump_clock: trio.testing.MockCl
                 lambda _latency: None,
             )
             for index in range(172 * 2):
-                router.route(spectrum(index))
+                router.route([spectrum(index)])
                 await trio.sleep(256 / 44100)
             nursery.cancel_scope.cancel()
     times = np.array([t for t, _ in connection.sent])

@@ -2,15 +2,13 @@
 
 Every source (PortAudio's callback thread or a synthetic source's thread) calls
 :meth:`CaptureBridge.push`. It copies the block into a preallocated ring slot, notes it in
-the bridge's inbox and, unless a delivery is already pending, schedules one with
-:meth:`trio.lowlevel.TrioToken.run_sync_soon`, which only appends to a queue: the audio
-thread never waits for Trio. On the Trio side every block in the inbox is offered to the
-processor with ``send_nowait``; when that channel is full the block is dropped and counted.
+the bridge's inbox and, unless a wake-up is already pending, wakes the processor task through
+a :class:`~.wakeup.Wakeup` (one byte on a socket pair, written without letting go of the GIL):
+the audio thread never waits for Trio, and never hands the GIL over in the middle of a block.
 
-One pending delivery serves every block that arrives before it runs: ``run_sync_soon`` writes
-to Trio's wake-up socket each time, a system call that also lets go of the GIL, so while
-Trio is busy the callback skips it and stays short, and a source that outruns Trio costs
-Trio one wake-up per batch instead of one per block.
+The processor takes everything in the inbox at once (:meth:`CaptureBridge.receive`), so a
+source that outruns Trio costs one wake-up per batch rather than one per block, and the
+analysis runs over the batch in one go. At real time a batch is one block.
 
 Taps (the WAV recorder) are fed inside :meth:`push` itself, before any point where a block
 can be dropped, so they see every block even when Trio is stalled.
@@ -18,6 +16,7 @@ can be dropped, so they see every block even when Trio is stalled.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from typing import Protocol
@@ -27,6 +26,7 @@ import numpy as np
 import trio
 
 from ..pipeline.messages import Block, FloatArray
+from .wakeup import Wakeup
 
 INPUT_OVERFLOW = 1 << 0
 INPUT_UNDERFLOW = 1 << 1
@@ -40,7 +40,8 @@ class CaptureTap(Protocol):
 
 @attrs.define
 class BridgeStats:
-    """Counters kept by the bridge; ``captured == queued + ring_full + queue_full + late``."""
+    """Counters kept by the bridge; ``captured == queued + ring_full + queue_full + late``
+    once nothing waits in the inbox (``queued``: taken by the processor)."""
 
     captured: int = 0
     queued: int = 0
@@ -54,30 +55,34 @@ class BridgeStats:
 
 
 class CaptureBridge:
-    """Moves blocks from any thread into a bounded Trio channel without ever blocking."""
+    """Moves blocks from any thread into Trio without ever blocking the thread.
 
-    def __init__(
-        self,
-        *,
-        block_size: int,
-        channels: int,
-        slots: int,
-        send_channel: trio.MemorySendChannel[Block],
-        token: trio.lowlevel.TrioToken,
-    ) -> None:
+    A context manager: leaving it releases the wake-up socket, once no source runs.
+    """
+
+    def __init__(self, *, block_size: int, channels: int, slots: int, queue_size: int) -> None:
         self.block_size = block_size
         self.channels = channels
         self.slots = slots
+        self.queue_size = queue_size
         self.stats = BridgeStats()
         self._ring = np.zeros((slots, block_size, channels), dtype=np.float32)
         self._slots = [self._ring[slot] for slot in range(slots)]
         self._free: deque[int] = deque(range(slots))
         self._inbox: deque[tuple[int, int, float, int]] = deque()
-        self._scheduled = False
-        self._send = send_channel
-        self._token = token
+        self._signalled = False
+        self._wakeup = Wakeup()
+        self._room = threading.Event()
+        self._room_wanted = False
         self._taps: list[CaptureTap] = []
         self._closed = False
+
+    def __enter__(self) -> CaptureBridge:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+        self._wakeup.close()
 
     def add_tap(self, tap: CaptureTap) -> None:
         self._taps.append(tap)
@@ -89,6 +94,9 @@ class CaptureBridge:
     def close(self) -> None:
         """After this, :meth:`push` returns at once; called when shutdown starts."""
         self._closed = True
+        self._room.set()
+
+    # ------------------------------------------------------------ the audio thread
 
     def push(self, block: np.ndarray, capture_time: float, status: int = 0) -> None:
         """Called from the audio thread. Never blocks, never raises."""
@@ -106,6 +114,9 @@ class CaptureBridge:
                     tap.write(block)
                 except Exception:
                     stats.tap_errors += 1
+            if len(self._inbox) >= self.queue_size:
+                stats.queue_full += 1
+                return
             try:
                 slot = self._free.popleft()
             except IndexError:
@@ -121,71 +132,73 @@ class CaptureBridge:
                 target[:frames] = block[:frames]
             if frames < self.block_size:
                 target[frames:] = 0.0
-            # Append first, then look: a delivery that has started draining has already
-            # cleared the flag, so a block is never left behind in the inbox.
+            # Append first, then look: a receiver that has started taking the inbox has
+            # already cleared the flag, so a block is never left behind unannounced.
             self._inbox.append((stats.captured - 1, slot, capture_time, status))
-            if not self._scheduled:
-                self._scheduled = True
-                try:
-                    self._token.run_sync_soon(self._drain)
-                except trio.RunFinishedError:
-                    self._closed = True
-                    self._discard_inbox()
+            if not self._signalled:
+                self._signalled = True
+                self._wakeup.signal()
         except Exception:
             stats.late += 1
         finally:
             stats.callback_seconds.append(time.perf_counter() - started)
 
-    def _discard_inbox(self) -> None:
-        """Trio has gone: what waits in the inbox is late, and its slots are free again."""
-        while True:
-            try:
-                _index, slot, _time, _status = self._inbox.popleft()
-            except IndexError:
-                return
-            self._free.append(slot)
-            self.stats.late += 1
-
-    def _drain(self) -> None:
-        """Runs in Trio's thread: deliver the blocks in the inbox, oldest first.
-
-        Only as many as were there when it started, so a source pushing as fast as this
-        drains cannot keep Trio here: a block that arrives later saw the flag cleared and
-        scheduled a drain of its own.
-        """
-        self._scheduled = False
-        inbox = self._inbox
-        deliver = self._deliver
-        for _ in range(len(inbox)):
-            deliver(*inbox.popleft())
-
-    def _deliver(self, index: int, slot: int, capture_time: float, status: int) -> None:
-        """Runs in Trio's thread."""
-        block = Block(index, slot, self._slots[slot], capture_time, status)
-        try:
-            self._send.send_nowait(block)
-        except trio.WouldBlock:
-            self.stats.queue_full += 1
-            self._free.append(slot)
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            self.stats.late += 1
-            self._free.append(slot)
-        else:
-            self.stats.queued += 1
-
-    def release(self, block: Block) -> None:
-        """Give a block's ring slot back; the processor calls this once it has copied the data."""
-        self._free.append(block.slot)
-
     def congested(self) -> bool:
-        """True when half the ring or half the processor's queue is taken.
+        """True when half the ring or half the inbox is taken.
 
         An unpaced source (the throughput benchmark) waits while this holds, so it runs as
         fast as the pipeline accepts blocks instead of as fast as the bridge can drop them.
         """
-        waiting = len(self._inbox) + self._send.statistics().current_buffer_used
-        queue_size = self._send.statistics().max_buffer_size
-        return self.slots - len(self._free) > self.slots // 2 or waiting > queue_size // 2
+        taken = self.slots - len(self._free)
+        return taken > self.slots // 2 or len(self._inbox) > self.queue_size // 2
+
+    def wait_for_room(self, timeout: float) -> None:
+        """From the source thread: sleep while :meth:`congested` (at most ``timeout``)."""
+        self._room.clear()
+        self._room_wanted = True
+        try:
+            if self.congested() and not self._closed:
+                self._room.wait(timeout)
+        finally:
+            self._room_wanted = False
+
+    # ------------------------------------------------------------ the Trio thread
+
+    async def receive(self) -> list[Block]:
+        """Every block waiting, oldest first; waits for one when there is none.
+
+        Each block's ``data`` lives in a ring slot until :meth:`release` gives it back.
+        """
+        inbox = self._inbox
+        if inbox:
+            await trio.lowlevel.checkpoint()
+        while not inbox:
+            await self._wakeup.wait()
+        # Clear first, then take: a block appended after this signals again.
+        self._signalled = False
+        slots = self._slots
+        blocks = [
+            Block(index, slot, slots[slot], capture_time, status)
+            for index, slot, capture_time, status in (inbox.popleft() for _ in range(len(inbox)))
+        ]
+        self.stats.queued += len(blocks)
+        return blocks
+
+    def release(self, blocks: list[Block]) -> None:
+        """Give the blocks' ring slots back, once their data has been copied or used."""
+        free = self._free
+        for block in blocks:
+            free.append(block.slot)
+        if self._room_wanted and not self.congested():
+            self._room.set()
+
+    def discard_waiting(self) -> None:
+        """Shutdown: what still waits in the inbox is counted ``late`` and its slots freed."""
+        inbox = self._inbox
+        while inbox:
+            _index, slot, _time, _status = inbox.popleft()
+            self._free.append(slot)
+            self.stats.late += 1
 
     @property
     def dropped(self) -> int:

@@ -21,6 +21,8 @@ from ..pipeline.messages import FloatArray
 from .bridge import CaptureBridge
 from .wavfile import WavData
 
+MAX_SLEEP = 0.05
+
 
 class BlockGenerator(Protocol):
     """Fills a preallocated ``(frames, channels)`` buffer with the next block."""
@@ -135,12 +137,14 @@ class SyntheticSource:
             if self.paced:
                 delay = start + produced * period - time.monotonic()
                 if delay > 0:
-                    stop.wait(delay)
+                    # A plain sleep costs less CPU than an Event wait here; the stop flag
+                    # is seen within MAX_SLEEP.
+                    time.sleep(min(delay, MAX_SLEEP))
                     continue
                 if delay < -1.0:  # a stall of over a second: resynchronise, don't burst
                     start -= delay
             elif bridge.congested():
-                stop.wait(0.0002)
+                bridge.wait_for_room(MAX_SLEEP)
                 continue
             self.generator.fill(buffer)
             bridge.push(buffer, time.time())

@@ -67,14 +67,26 @@ class Analyzer:
 
     def process(self, block: NDArray[np.float32]) -> Analysis:
         """Analyse one ``(frames, channels)`` float32 block (1-D is mono), ``frames <= size``."""
-        magnitudes = self._spectrum(block)
-        flux = self._flux(magnitudes)
+        batch = block.reshape(1, block.shape[0], 1 if block.ndim == 1 else block.shape[1])
+        return self.process_batch(batch)[0]
+
+    def process_batch(self, blocks: NDArray[np.float32]) -> list[Analysis]:
+        """Analyse a ``(count, frames, channels)`` stack of consecutive blocks, oldest first.
+
+        One FFT call for the whole batch; the result is the same as :meth:`process` on each
+        block in turn.
+        """
+        magnitudes = self._spectrum.batch(blocks)
+        flux = self._flux.batch(magnitudes)
         # Shared with every consumer and kept here for the next flux: make that read-only real.
         magnitudes.setflags(write=False)
         flux.setflags(write=False)
         tempo = self._tempo
-        tempo.push(flux, magnitudes)
-        return Analysis(magnitudes, flux, tempo.bpm, tempo.confidence)
+        results = []
+        for row_magnitudes, row_flux in zip(magnitudes, flux, strict=True):
+            tempo.push(row_flux, row_magnitudes)
+            results.append(Analysis(row_magnitudes, row_flux, tempo.bpm, tempo.confidence))
+        return results
 
     def reset(self) -> None:
         """Forget the flux reference and the tempo history, e.g. after a capture gap."""

@@ -30,13 +30,21 @@ class SpectralFlux:
         self._previous: NDArray[np.float32] | None = None
 
     def __call__(self, magnitudes: NDArray[np.float32]) -> NDArray[np.float32]:
-        """Return a new array, ``len(magnitudes)`` long."""
-        previous, self._previous = self._previous, magnitudes
-        if previous is None:
-            return np.zeros_like(magnitudes)
+        """Flux of one magnitude array: a new array, ``len(magnitudes)`` long."""
+        flux: NDArray[np.float32] = self.batch(magnitudes[np.newaxis])[0]
+        return flux
+
+    def batch(self, magnitudes: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Flux of each row of a ``(count, bins)`` array against the row before it."""
+        previous = magnitudes[0] if self._previous is None else self._previous
+        self._previous = magnitudes[-1]
+        if len(magnitudes) == 1:
+            before = previous  # broadcasts: the common case at real time, no copy
+        else:
+            before = np.concatenate((previous[np.newaxis], magnitudes[:-1]))
         # max(m, p) - p is exactly max(m - p, 0), one numpy call cheaper.
-        flux = np.maximum(magnitudes, previous)
-        flux -= previous
+        flux = np.maximum(magnitudes, before)
+        flux -= before
         flux *= self._gain
         return flux
 

@@ -7,17 +7,19 @@ slow reader always catches up to the present (what a live display wants); otherw
 spectrum is the one lost. ``sampled`` subscribers asked for fewer frames (``?fps=N``), so
 what they skip is counted as ``skipped``, not ``dropped``.
 
-A subscriber may also offer a fast lane: ``deliver`` takes a spectrum synchronously (the
-WebSocket client writes it to its socket without waiting). The router uses it only while the
-subscriber says it is ``ready`` (its task idle, its queue empty), so order is kept; when
-``deliver`` declines, the spectrum is queued exactly as without it. A delivered spectrum
-counts as offered and taken.
+Spectra arrive in batches (one per processor wake-up; one spectrum at real time).
+
+A subscriber may also offer a fast lane: ``deliver`` takes a batch synchronously (the
+WebSocket client writes it to its socket in one system call, without waiting) and says how
+many of the batch it took, oldest first. The router uses it only while the subscriber says it
+is ``ready`` (its task idle, its queue empty), so order is kept; what ``deliver`` leaves is
+queued exactly as without it. A delivered spectrum counts as offered and taken.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import attrs
@@ -40,18 +42,25 @@ class Subscription:
     offered: int = 0
     dropped: int = 0
     skipped: int = 0
-    deliver: Callable[[Spectrum], bool] | None = attrs.field(default=None, repr=False)
+    deliver: Callable[[Sequence[Spectrum]], int] | None = attrs.field(default=None, repr=False)
     ready: bool = False
 
-    def offer(self, spectrum: Spectrum) -> None:
+    def offer(self, spectra: Sequence[Spectrum]) -> None:
         """Queue without waiting; ``offered == taken + dropped + skipped + queued``."""
-        self.offered += 1
+        self.offered += len(spectra)
         if self.ready:
             self.ready = False
             deliver = self.deliver
-            if deliver is not None and deliver(spectrum):
-                self.ready = True
-                return
+            if deliver is not None:
+                taken = deliver(spectra)
+                if taken == len(spectra):
+                    self.ready = True
+                    return
+                spectra = spectra[taken:]
+        for spectrum in spectra:
+            self._queue(spectrum)
+
+    def _queue(self, spectrum: Spectrum) -> None:
         try:
             self.send.send_nowait(spectrum)
             return
@@ -109,12 +118,8 @@ class Router:
             self._subscriptions.remove(subscription)
             self.closed_dropped += subscription.dropped
 
-    def route(self, spectrum: Spectrum) -> None:
-        self.stats.routed += 1
+    def route(self, spectra: Sequence[Spectrum]) -> None:
+        """Offer consecutive spectra, oldest first, to every subscription; never waits."""
+        self.stats.routed += len(spectra)
         for subscription in self._subscriptions:
-            subscription.offer(spectrum)
-
-    async def run(self, receive: trio.MemoryReceiveChannel[Spectrum]) -> None:
-        async with receive:
-            async for spectrum in receive:
-                self.route(spectrum)
+            subscription.offer(spectra)

@@ -24,7 +24,6 @@ import trio
 
 from ..capture import CaptureBridge, CaptureSource, open_source
 from ..config import Config
-from ..pipeline.messages import Block
 from .recorder import WavRecorder
 
 REDRAW_SECONDS = 0.1
@@ -75,38 +74,36 @@ async def _record(
     seconds: float | None,
     stream: TextIO,
 ) -> None:
-    send, receive = trio.open_memory_channel[Block](config.pipeline.capture_queue)
-    bridge = CaptureBridge(
+    with CaptureBridge(
         block_size=config.input.buffer_size,
         channels=source.channels,
         slots=config.pipeline.ring_slots,
-        send_channel=send,
-        token=trio.lowlevel.current_trio_token(),
-    )
-    bridge.add_tap(recorder)
-    capture_scope = trio.CancelScope()
+        queue_size=config.pipeline.capture_queue,
+    ) as bridge:
+        bridge.add_tap(recorder)
+        capture_scope = trio.CancelScope()
 
-    async def recording(task_status: trio.TaskStatus[None]) -> None:
-        await recorder.run(task_status=task_status)
-        capture_scope.cancel()  # the recorder stopped itself: length reached, or a failure
+        async def recording(task_status: trio.TaskStatus[None]) -> None:
+            await recorder.run(task_status=task_status)
+            capture_scope.cancel()  # the recorder stopped itself: length reached, or a failure
 
-    async def release(blocks: trio.MemoryReceiveChannel[Block]) -> None:
-        """Nothing analyses the blocks here; give their ring slots straight back."""
-        async for block in blocks:
-            bridge.release(block)
+        async def release() -> None:
+            """Nothing analyses the blocks here; give their ring slots straight back."""
+            while True:
+                bridge.release(await bridge.receive())
 
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(recording)
-            with capture_scope:
-                async with trio.open_nursery() as capture:
-                    capture.start_soon(release, receive)
-                    capture.start_soon(_cancel_on_signal, signals, capture.cancel_scope)
-                    if stream.isatty():
-                        capture.start_soon(_show_progress, recorder, seconds, stream)
-                    await capture.start(source.run, bridge)
-            bridge.close()
-            recorder.stop()
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(recording)
+                with capture_scope:
+                    async with trio.open_nursery() as capture:
+                        capture.start_soon(release)
+                        capture.start_soon(_cancel_on_signal, signals, capture.cancel_scope)
+                        if stream.isatty():
+                            capture.start_soon(_show_progress, recorder, seconds, stream)
+                        await capture.start(source.run, bridge)
+                bridge.close()
+                recorder.stop()
     if stream.isatty():
         stream.write(f"\r{progress_line(recorder, seconds)}\n")
 

@@ -8,7 +8,7 @@ The hot path is per client per frame (hundreds of clients x 172 frames/s), so it
 per-client Python work. Server frames are unmasked and carry no extension, so a frame's bytes
 are the same for every client with the same options and ``dropped`` count: :func:`frame_for`
 builds them once per spectrum (cached on it, like the encodings). While a client's task is
-idle with an empty queue, the router writes the frame straight to its socket
+idle with an empty queue, the router writes the frames of a batch straight to its socket
 (``Subscription.deliver``: one non-blocking ``os.write``, no task switch, no wsproto); only
 what the socket cannot take at once goes through the client's own queue and task, which
 then waits for room. :class:`ClientStream` keeps trio-websocket's own writes (pongs, the
@@ -23,7 +23,7 @@ import math
 import os
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from urllib.parse import parse_qs
 
 import attrs
@@ -152,11 +152,6 @@ def frame_for(spectrum: Spectrum, options: ClientOptions, dropped: int) -> bytes
     return frame
 
 
-WRITTEN = 0
-PARTIAL = 1
-REFUSED = 2
-
-
 class ClientStream(trio.abc.Stream):
     """One client's socket as trio-websocket sees it, with a fast lane for data frames.
 
@@ -173,6 +168,7 @@ class ClientStream(trio.abc.Stream):
         self._head = memoryview(head)
         self._lock = trio.StrictFIFOLock()
         self._pending: memoryview | None = None
+        self._fd = stream.socket.fileno()
 
     @property
     def socket(self) -> trio.socket.SocketType:
@@ -195,22 +191,24 @@ class ClientStream(trio.abc.Stream):
         await self._stream.wait_send_all_might_not_block()
 
     async def aclose(self) -> None:
+        self._fd = -1  # the number may be reused as soon as the socket is closed
         await self._stream.aclose()
 
-    def write_nowait(self, frame: bytes) -> int:
-        """Try to write a whole frame now, without waiting: ``WRITTEN``, ``PARTIAL`` (the rest
-        is pending; someone must call :meth:`finish`) or ``REFUSED`` (nothing written: a
-        write is in progress, or the socket is full, or dead)."""
+    def write_nowait(self, data: bytes) -> int:
+        """Write what the socket takes now, without waiting; returns the bytes written.
+
+        0 means nothing was written (a write is in progress, or the socket is full, or dead).
+        A partial write leaves the rest pending: someone must call :meth:`finish`.
+        """
         if self._pending is not None or self._lock.locked():
-            return REFUSED
+            return 0
         try:
-            sent = os.write(self._stream.socket.fileno(), frame)
+            sent = os.write(self._fd, data)
         except OSError:  # full, or dead: the task's own write will wait, or find out
-            return REFUSED
-        if sent == len(frame):
-            return WRITTEN
-        self._pending = memoryview(frame)[sent:]
-        return PARTIAL
+            return 0
+        if sent < len(data):
+            self._pending = memoryview(data)[sent:]
+        return sent
 
     async def send_frame(self, frame: bytes) -> None:
         """Write a frame, waiting for room if the socket is full; returns without yielding
@@ -223,7 +221,7 @@ class ClientStream(trio.abc.Stream):
         try:
             await self._finish()
             try:
-                sent = os.write(self._stream.socket.fileno(), frame)
+                sent = os.write(self._fd, frame)
             except BlockingIOError:
                 sent = 0
             except OSError as error:
@@ -263,22 +261,36 @@ async def stream_to_client(
     clock = time.time
     partial: Spectrum | None = None
 
-    def deliver(spectrum: Spectrum) -> bool:
-        """The router's fast lane: True if the whole frame went out now."""
+    def frames(spectra: Sequence[Spectrum]) -> bytes:
+        dropped = subscription.dropped
+        if len(spectra) == 1:
+            return frame_for(spectra[0], options, dropped)
+        return b"".join([frame_for(spectrum, options, dropped) for spectrum in spectra])
+
+    def observe(spectra: Sequence[Spectrum]) -> None:
+        now = clock()
+        for spectrum in spectra:
+            observe_latency(now - spectrum.capture_time)
+
+    def deliver(spectra: Sequence[Spectrum]) -> int:
+        """The router's fast lane: how many of ``spectra`` went out (or are committed)."""
         nonlocal partial
         assert stream is not None
         if connection.closed is not None:
-            return False
+            return 0
         try:
-            result = stream.write_nowait(frame_for(spectrum, options, subscription.dropped))
+            data = frames(spectra)
+            sent = stream.write_nowait(data)
         except Exception:  # the task meets the same error through the queue, and reports it
-            return False
-        if result == WRITTEN:
-            observe_latency(clock() - spectrum.capture_time)
-            return True
-        if result == PARTIAL:
-            partial = spectrum
-        return False
+            return 0
+        if sent == len(data):
+            observe(spectra)
+            return len(spectra)
+        if sent:  # the rest is pending: the task finishes it when the last one reaches it
+            partial = spectra[-1]
+            observe(spectra[:-1])
+            return len(spectra) - 1
+        return 0
 
     fast_lane = stream is not None and not interval
     if fast_lane:
@@ -299,14 +311,23 @@ async def stream_to_client(
                     await connection.send_message(
                         encode_for(spectrum, options, subscription.dropped)
                     )
+                    observe((spectrum,))
                 elif connection.closed is not None:
                     raise trio_websocket.ConnectionClosed(connection.closed)
                 elif spectrum is partial:  # the router started this one: finish it
                     partial = None
                     await stream.finish()
+                    observe((spectrum,))
                 else:
-                    await stream.send_frame(frame_for(spectrum, options, subscription.dropped))
-                observe_latency(clock() - spectrum.capture_time)
+                    batch = [spectrum]
+                    if not interval:  # whatever else waits goes out in the same write
+                        while True:
+                            try:
+                                batch.append(receive.receive_nowait())
+                            except trio.WouldBlock:
+                                break
+                    await stream.send_frame(frames(batch))
+                    observe(batch)
                 if interval:
                     deadline = max(deadline + interval, trio.current_time() - interval)
                     await trio.sleep_until(deadline)
