@@ -250,3 +250,45 @@ def test_analyzer_takes_float64_blocks_as_float32(seed: int) -> None:
     second = Analyzer(256, 44100, "hann").process(samples)
     assert first.magnitudes.dtype == np.float32
     np.testing.assert_array_equal(first.magnitudes, second.magnitudes)
+
+
+# ------------------------------------------------------------------ batches
+
+
+@settings(deadline=None, max_examples=25)
+@given(
+    names,
+    st.integers(0, 2**32 - 1),
+    st.lists(st.integers(1, 64), min_size=1, max_size=6),
+    st.integers(1, 3),
+)
+def test_a_batch_is_the_same_as_block_by_block(
+    name: str, seed: int, batch_sizes: list[int], channels: int
+) -> None:
+    """However a stream is cut into batches, spectra, flux and tempo come out the same as
+    one block at a time (the processor batches whatever waited in the bridge)."""
+    rng = np.random.default_rng(seed)
+    blocks = rng.uniform(-1, 1, (sum(batch_sizes), 256, channels)).astype(np.float32)
+    one_by_one = Analyzer(256, 44100, name)
+    expected = [one_by_one.process(block) for block in blocks]
+    batched = Analyzer(256, 44100, name)
+    results: list[Analysis] = []
+    start = 0
+    for size in batch_sizes:
+        results += batched.process_batch(blocks[start : start + size])
+        start += size
+    assert len(results) == len(expected)
+    for got, want in zip(results, expected, strict=True):
+        np.testing.assert_allclose(got.magnitudes, want.magnitudes, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(got.flux, want.flux, rtol=1e-5, atol=1e-6)
+        assert (got.bpm, got.bpm_confidence) == (want.bpm, want.bpm_confidence)
+
+
+def test_the_direct_fft_agrees_with_numpy() -> None:
+    """``rfft_rows`` may call numpy's gufunc directly; it must equal ``np.fft.rfft``."""
+    from phase4_trio.dsp.spectrum import rfft_rows
+
+    rows = np.random.default_rng(3).standard_normal((5, 256)).astype(np.float32)
+    got = rfft_rows(rows)
+    assert got.dtype == np.complex64 and got.shape == (5, 129)
+    np.testing.assert_allclose(got, np.fft.rfft(rows, axis=1), rtol=1e-5, atol=1e-4)

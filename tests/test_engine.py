@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -193,3 +194,38 @@ async def test_unpaced_source_is_held_back_not_dropped() -> None:
         assert stats.captured > 500
         assert stats.queue_full == 0
         assert stats.ring_full == 0
+
+
+async def test_batched_frames_arrive_whole_in_order_and_accounted() -> None:
+    """Unpaced, the processor routes batches and the fast lane writes each batch in one
+    system call (partly, when the socket is full, finished by the client's task). Every
+    message must parse, frame counts only grow, ``dropped`` covers at least every frame
+    missing so far (it may already count losses behind a frame still in flight), and once
+    the source stops and the pipeline drains, the missing frames are exactly ``dropped``."""
+    async with running_engine(paced=False) as engine:
+        async with trio_websocket.open_websocket_url(ws_url(engine)) as ws:
+            first = await receive_json(ws)
+            previous, dropped = first["frameCount"], first["dropped"]
+            received = 1
+
+            def check(message: dict[str, Any]) -> None:
+                nonlocal previous, dropped, received
+                received += 1
+                assert message["frameCount"] > previous
+                assert message["dropped"] >= dropped
+                missing = message["frameCount"] - first["frameCount"] + 1 - received
+                assert message["dropped"] - first["dropped"] >= missing
+                previous, dropped = message["frameCount"], message["dropped"]
+
+            for _ in range(3000):
+                check(await receive_json(ws))
+            assert engine.bridge is not None
+            engine.bridge.close()
+            while True:
+                with trio.move_on_after(1.0) as quiet:
+                    check(await receive_json(ws))
+                if quiet.cancelled_caught:
+                    break
+            missing = previous - first["frameCount"] + 1 - received
+            assert dropped - first["dropped"] == missing
+    assert received > 3000

@@ -124,12 +124,16 @@ class CaptureBridge:
                 return
             target = self._slots[slot]
             frames = min(len(block), self.block_size)
-            if block.dtype == np.int32:
-                np.multiply(
-                    block[:frames], 1.0 / 2147483648.0, out=target[:frames], casting="unsafe"
-                )
-            else:
-                target[:frames] = block[:frames]
+            try:
+                if block.dtype == np.int32:
+                    np.multiply(
+                        block[:frames], 1.0 / 2147483648.0, out=target[:frames], casting="unsafe"
+                    )
+                else:
+                    target[:frames] = block[:frames]
+            except Exception:  # a block of the wrong shape: its slot stays free
+                self._free.append(slot)
+                raise
             if frames < self.block_size:
                 target[frames:] = 0.0
             # Append first, then look: a receiver that has started taking the inbox has

@@ -18,6 +18,7 @@ connection in tests), messages go through trio-websocket's ``send_message``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -252,14 +253,15 @@ async def stream_to_client(
     """Send spectra until the client goes away; inbound messages are read and ignored.
 
     With ``stream`` (the connection's :class:`ClientStream`) frames are written directly,
-    and while this task is idle with nothing queued, the router hands a spectrum straight to
-    the socket through ``subscription.deliver`` without waking this task; whatever the
-    socket does not take at once comes through the queue as usual. Without it, every
-    message goes through trio-websocket's ``send_message``.
+    and while this task is idle with nothing queued, the router hands a batch of spectra
+    straight to the socket through ``subscription.deliver`` without waking this task. When
+    the socket takes a batch only in part, a short task finishes it, and until then the fast
+    lane is refused, so what follows comes through the queue; this task sends everything
+    queued in one write. Without ``stream``, every message goes through trio-websocket's
+    ``send_message``.
     """
     interval = 1.0 / options.fps if options.fps else 0.0
     clock = time.time
-    partial: Spectrum | None = None
 
     def frames(spectra: Sequence[Spectrum]) -> bytes:
         dropped = subscription.dropped
@@ -272,9 +274,15 @@ async def stream_to_client(
         for spectrum in spectra:
             observe_latency(now - spectrum.capture_time)
 
+    async def finish_pending() -> None:
+        """A broken connection is the sender loop's to find and report."""
+        assert stream is not None
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await stream.finish()
+
     def deliver(spectra: Sequence[Spectrum]) -> int:
-        """The router's fast lane: how many of ``spectra`` went out (or are committed)."""
-        nonlocal partial
+        """The router's fast lane: all of ``spectra`` went out (or their rest is pending and
+        a task finishes it), or none."""
         assert stream is not None
         if connection.closed is not None:
             return 0
@@ -283,19 +291,17 @@ async def stream_to_client(
             sent = stream.write_nowait(data)
         except Exception:  # the task meets the same error through the queue, and reports it
             return 0
-        if sent == len(data):
-            observe(spectra)
-            return len(spectra)
-        if sent:  # the rest is pending: the task finishes it when the last one reaches it
-            partial = spectra[-1]
-            observe(spectra[:-1])
-            return len(spectra) - 1
-        return 0
+        if not sent:
+            return 0
+        if sent < len(data):  # until finished, the stream refuses the fast lane
+            nursery.start_soon(finish_pending)
+        observe(spectra)
+        return len(spectra)
 
     fast_lane = stream is not None and not interval
-    if fast_lane:
-        subscription.deliver = deliver
     async with trio.open_nursery() as nursery:
+        if fast_lane:
+            subscription.deliver = deliver
         nursery.start_soon(_discard_inbound, connection, nursery.cancel_scope)
         deadline = trio.current_time()
         receive = subscription.receive
@@ -314,10 +320,6 @@ async def stream_to_client(
                     observe((spectrum,))
                 elif connection.closed is not None:
                     raise trio_websocket.ConnectionClosed(connection.closed)
-                elif spectrum is partial:  # the router started this one: finish it
-                    partial = None
-                    await stream.finish()
-                    observe((spectrum,))
                 else:
                     batch = [spectrum]
                     if not interval:  # whatever else waits goes out in the same write
