@@ -33,8 +33,9 @@ class Counter:
         self.n = 0
 
     def fill(self, out: FloatArray) -> None:
-        out[:] = self.n / 2**20
-        self.n += 1
+        for start in range(0, len(out), BLOCK):  # unpaced sources fill several blocks at once
+            out[start : start + BLOCK] = self.n / 2**20
+            self.n += 1
 
 
 def tone(frames: int, channels: int = 1) -> np.ndarray:

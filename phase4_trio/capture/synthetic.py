@@ -22,10 +22,12 @@ from .bridge import CaptureBridge
 from .wavfile import WavData
 
 MAX_SLEEP = 0.05
+UNPACED_BATCH = 16
 
 
 class BlockGenerator(Protocol):
-    """Fills a preallocated ``(frames, channels)`` buffer with the next block."""
+    """Fills a preallocated ``(frames, channels)`` buffer with the next frames: one block when
+    paced, several blocks in a row when unpaced."""
 
     sample_rate: int
     channels: int
@@ -129,23 +131,39 @@ class SyntheticSource:
                 await trio.to_thread.run_sync(thread.join, 2.0)
 
     def _loop(self, bridge: CaptureBridge, stop: threading.Event) -> None:
+        if self.paced:
+            self._paced(bridge, stop)
+        else:
+            self._unpaced(bridge, stop)
+
+    def _paced(self, bridge: CaptureBridge, stop: threading.Event) -> None:
         buffer = np.zeros((self.block_size, self.channels), dtype=np.float32)
         period = self.block_size / self.sample_rate
         start = time.monotonic()
         produced = 0
         while not stop.is_set():
-            if self.paced:
-                delay = start + produced * period - time.monotonic()
-                if delay > 0:
-                    # A plain sleep costs less CPU than an Event wait here; the stop flag
-                    # is seen within MAX_SLEEP.
-                    time.sleep(min(delay, MAX_SLEEP))
-                    continue
-                if delay < -1.0:  # a stall of over a second: resynchronise, don't burst
-                    start -= delay
-            elif bridge.congested():
-                bridge.wait_for_room(MAX_SLEEP)
+            delay = start + produced * period - time.monotonic()
+            if delay > 0:
+                # A plain sleep costs less CPU than an Event wait here; the stop flag is
+                # seen within MAX_SLEEP.
+                time.sleep(min(delay, MAX_SLEEP))
                 continue
+            if delay < -1.0:  # a stall of over a second: resynchronise, don't burst
+                start -= delay
             self.generator.fill(buffer)
             bridge.push(buffer, time.time())
             produced += 1
+
+    def _unpaced(self, bridge: CaptureBridge, stop: threading.Event) -> None:
+        """As fast as the pipeline takes blocks (the throughput benchmark): generated
+        :data:`UNPACED_BATCH` at a time, one generator call, and pushed one by one."""
+        buffer = np.zeros((UNPACED_BATCH * self.block_size, self.channels), dtype=np.float32)
+        blocks = [buffer[i : i + self.block_size] for i in range(0, len(buffer), self.block_size)]
+        while not stop.is_set():
+            self.generator.fill(buffer)
+            for block in blocks:
+                while bridge.congested():
+                    if stop.is_set():
+                        return
+                    bridge.wait_for_room(MAX_SLEEP)
+                bridge.push(block, time.time())

@@ -143,11 +143,8 @@ def frame_for(spectrum: Spectrum, options: ClientOptions, dropped: int) -> bytes
         payload = wire_binary.encode(spectrum, with_flux=options.flux, dropped=dropped)
         frame = b"".join((frame_header(OPCODE_BINARY, len(payload)), payload))
     else:
-        tail: bytes | None = spectrum.encoded("ws-json-tail")
-        if tail is None:
-            tail = spectrum.remember("ws-json-tail", wire_json.encode_body(spectrum)[1:].encode())
-        prefix = b'{"dropped":%d,' % dropped
-        frame = b"".join((frame_header(OPCODE_TEXT, len(prefix) + len(tail)), prefix, tail))
+        prefix, rest = wire_json.encode_parts(spectrum, dropped)
+        frame = b"".join((frame_header(OPCODE_TEXT, len(prefix) + len(rest)), prefix, rest))
     if dropped == 0:
         spectrum.remember(key, frame)
     return frame

@@ -2,8 +2,8 @@
 
 Field names are the Go engine's (``type``, ``frameCount``, ``startTime``, ``magnitudes``,
 ``spectralFlux``, ``bpm``, ``bpmConfidence``) so its clients keep working. ``dropped``
-differs per client, so the shared body is encoded without it and each client's text is
-``{"dropped":N,`` spliced onto that body: one string concatenation instead of one encode.
+differs per client, so the shared body is encoded (to UTF-8 bytes) without it, and each
+client's message is ``{"dropped":N,`` spliced onto that body: one join instead of one encode.
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ def _whole_second(second: int) -> str:
     return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-def encode_body(spectrum: Spectrum) -> str:
-    """The JSON object without ``dropped``, cached on the spectrum."""
-    cached: str | None = spectrum.encoded(_CACHE_KEY)
+def encode_body(spectrum: Spectrum) -> bytes:
+    """The UTF-8 JSON object without ``dropped``, cached on the spectrum."""
+    cached: bytes | None = spectrum.encoded(_CACHE_KEY)
     if cached is not None:
         return cached
     fields = {
@@ -54,11 +54,18 @@ def encode_body(spectrum: Spectrum) -> str:
     }
     if isinstance(spectrum, BandSpectrum):
         fields["bands"] = spectrum.bands  # magnitudes are log-spaced bands, not FFT bins
-    body = orjson.dumps(fields, option=orjson.OPT_SERIALIZE_NUMPY).decode()
-    result: str = spectrum.remember(_CACHE_KEY, body)
-    return result
+    body: bytes = spectrum.remember(
+        _CACHE_KEY, orjson.dumps(fields, option=orjson.OPT_SERIALIZE_NUMPY)
+    )
+    return body
+
+
+def encode_parts(spectrum: Spectrum, dropped: int) -> tuple[bytes, memoryview]:
+    """One client's message as two byte strings to join: its own ``{"dropped":N,`` and the
+    shared rest of the body (a view, not a copy)."""
+    return b'{"dropped":%d,' % dropped, memoryview(encode_body(spectrum))[1:]
 
 
 def encode_message(spectrum: Spectrum, dropped: int) -> str:
     """One client's text message: the shared body with its own ``dropped`` count."""
-    return f'{{"dropped":{dropped},{encode_body(spectrum)[1:]}'
+    return b"".join(encode_parts(spectrum, dropped)).decode()
