@@ -135,6 +135,27 @@ def checks_for(formats: list[str], soak: bool) -> list[Check]:
         checks.append(
             Check("soak_growth_mb", "RSS growth, soak", "MB", _dig("soak", "growth_mb"), "<=", 5)
         )
+    ref = ("reference",)
+    checks += [
+        Check(
+            "reference.wake_floor_cpu_percent",
+            "reference: bare thread → Trio wake-up at 172 Hz, CPU",
+            "% of a core",
+            _dig(*ref, "wake_floor", "cpu_percent"),
+        ),
+        Check(
+            "reference.analysis_warm_us",
+            "reference: one block's analysis, back to back, p50",
+            "µs",
+            _dig(*ref, "cold_wake", "warm_us", "p50"),
+        ),
+        Check(
+            "reference.analysis_after_sleep_us",
+            "reference: the same, right after a 5.8 ms sleep, p50",
+            "µs",
+            _dig(*ref, "cold_wake", "after_sleep_us", "p50"),
+        ),
+    ]
     return checks
 
 
@@ -292,16 +313,18 @@ METHOD = """## How it is measured
   `buffer_size` 256 at 44.1 kHz, i.e. 172.3 frames/s). Clients run in a separate process
   (`python -m phase4_trio.bench.client`), so they never share the engine's GIL.
 - **Callback time**: `time.perf_counter()` around `CaptureBridge.push` in the capture thread,
-  every block of the real-time windows (1, 10 and 100 clients), paced tone source.
+  every block of the real-time windows (1, 10 and 100 clients), paced tone source. It starts
+  once the thread holds the GIL (as a PortAudio callback's Python code does).
 - **Latency**: the client's `time.time()` on receipt minus the message's `captureTime` (the
   host clock in the capture callback). 1 and 10 clients use `trio-websocket`; 100 clients,
   fan-out and throughput use the bench's minimal RFC 6455 client (`raw`: handshake checked,
   every connection read by one epoll thread, frames parsed with `struct`), so hundreds of
   clients in one process measure the engine rather than themselves. The figure includes
   the client process's own scheduling delay.
-- **Throughput**: the source unpaced (it waits while half the ring or half the processor's
-  queue is taken, so the pipeline sets the pace and nothing is dropped), one client; frames
-  per second the client received (through bridge, DSP, encoding, router and the socket).
+- **Throughput**: the source unpaced (it generates 16 blocks per generator call, pushes them
+  one by one, and waits while half the ring or half the inbox is taken, so the pipeline sets
+  the pace and nothing is dropped), one client; frames per second the client received
+  (through bridge, DSP, encoding, router and the socket).
 - **Fan-out**: clients added in steps 1, 10, 50, 100, 200, 300, +100…; a step passes when every
   client got every frame of the window (no `frameCount` gap, `dropped` unchanged), at least 95 %
   of real time, with latency p99 ≤ 100 ms. A failed step is retried once. The result is the
@@ -310,23 +333,30 @@ METHOD = """## How it is measured
   as a share of one core; RSS from `/proc/self/statm` at the end of the window.
 - **Soak** (`--soak`): 10 clients for 10 minutes; growth is the RSS at the end minus the RSS
   after the first tenth of the run.
+- **Reference** rows (no target): the CPU of a bare paced thread waking a Trio task through
+  the engine's own wake-up socket at 172 Hz, doing nothing else; and one block's analysis
+  timed back to back and right after sleeping one block period (`bench/reference.py`).
 - Timings depend on the machine and on whatever else runs on it; compare figures from one
   machine, measured quietly.
 
 ## Where the time goes
 
-- **Per client, per frame** the engine does one non-blocking `os.write` of a frame built once
-  per spectrum (the router's fast lane, see `transport/websocket.py`); a client's own task
-  only wakes when its socket is full. Fan-out is bound by that system call and by the
-  clients' own CPU when they share the machine.
-- **JSON** costs about as much as the whole DSP per frame: `orjson` formats 2 x 129 float32
-  values (shortest round-trip text) and `wire_json.rfc3339` formats the start time (its
-  date part once per second). `?format=f32` skips both.
-- **Callback time** is a copy and, unless a delivery is already pending, Trio's
-  `run_sync_soon` (one write to its wake-up socket). On a virtual machine whose host runs
-  other work, the first microseconds after the capture thread wakes are several times
-  slower than the same code warm, and the thread can be preempted mid-callback; there,
-  that rather than the code sets p99 and max.
-- **Unpaced throughput** is one core shared by the source thread and the Trio thread
-  through the GIL: per frame a tone block, the DSP, the JSON and the frame write.
+- **Batches**: the capture callback copies a block into the ring and, unless a wake-up is
+  pending, writes one byte to a socket pair through `ctypes.PyDLL`, keeping the GIL; the
+  processor task takes every block waiting, analyses them with one FFT call, and routes the
+  spectra inline. At real time a batch is one block; unpaced, tens. This took unpaced
+  throughput from 4.2k to 22k frames/s (JSON) and fan-out from 200 to 400+ clients.
+- **Per client, per frame** the engine does one non-blocking `os.write` of frames built once
+  per spectrum (the router's fast lane, see `transport/websocket.py`), one write per batch;
+  a client's own task only wakes when its socket is full. A loopback TCP write with
+  `TCP_NODELAY` costs about 10 µs of kernel time here, so fan-out is bound by that system
+  call, and by the clients' own CPU when they share the machine.
+- **JSON**: `orjson` formats 2 x 129 float32 values (shortest round-trip text) once per
+  spectrum into bytes that every client's frame shares; `wire_json.rfc3339` formats the
+  start time (its date part once per second). `?format=f32` skips both.
+- **CPU at real time and callback time**: every frame starts with two wake-ups (the capture
+  thread's, then Trio's). On this virtual machine the code that runs right after a wake-up is
+  several times slower than the same code warm (the reference rows), and the bare wake-ups
+  alone cost about as much CPU as the 5 % target; that, more than the engine's own work,
+  sets the CPU share and the callback's p99.
 """

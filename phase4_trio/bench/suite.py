@@ -20,6 +20,8 @@ Scenarios, in order (each figure keyed as in :data:`report.CHECKS`):
 ``throughput``
     unpaced source (as fast as the bridge takes blocks), one client: frames per second that
     reach the client, and spectra per second out of the processor.
+``reference`` (first, before any engine starts)
+    what this machine charges for a wake-up: :mod:`.reference`.
 ``soak`` (``--soak`` only)
     paced, 10 clients, RSS sampled every few seconds for ``soak_seconds``.
 
@@ -47,6 +49,7 @@ from ..config import Config, deep_merge, structure_config, unstructure_config
 from ..engine import Engine
 from .client import percentiles
 from .options import BenchOptions
+from .reference import cold_wake, wake_floor
 
 FRAME_RATE = 44100 / 256
 FANOUT_STEPS = (1, 10, 50, 100, 200, 300)
@@ -400,7 +403,14 @@ async def run_suite(options: BenchOptions, progress: Progress) -> dict[str, Any]
     """Every scenario; the result is what :mod:`.report` turns into checks, a table and JSON."""
     suite = Suite(options, progress)
     formats = [f for f in options.formats if f == "json" or binary_available()]
-    results: dict[str, Any] = {"formats": {}}
+    progress(f"reference: bare wake-up floor and cold-wake factor, {options.seconds:g} s")
+    results: dict[str, Any] = {
+        "formats": {},
+        "reference": {
+            "wake_floor": await wake_floor(FRAME_RATE, options.seconds, cpu_seconds),
+            "cold_wake": cold_wake(256, 44100),
+        },
+    }
     for index, fmt in enumerate(formats):
         per_format: dict[str, Any] = {}
         realtime = await suite.realtime(fmt, callbacks=index == 0)
