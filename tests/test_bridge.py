@@ -69,6 +69,27 @@ async def test_receive_waits_for_a_block_from_another_thread() -> None:
         assert [float(b.data[0, 0]) for b in blocks] == [7.0]
 
 
+async def test_a_stale_signalled_flag_never_strands_a_block() -> None:
+    """A push preempted between reading the flag (clear) and setting it leaves it set after
+    the receiver has already taken that push's block; the next block must still wake it."""
+    with bridge() as door:
+        door.push(block(1), 0.0)
+        assert [b.index for b in await door.receive()] == [0]
+        door._signalled = True  # the preempted push finally sets the flag, then signals
+        door._wakeup.signal()
+
+        def later() -> None:
+            time.sleep(0.05)
+            door.push(block(2), 0.0)
+
+        thread = threading.Thread(target=later)
+        thread.start()
+        with trio.fail_after(5):
+            blocks = await door.receive()  # the stale byte wakes it once; block 2 again
+        thread.join()
+        assert [b.index for b in blocks] == [1]
+
+
 async def test_blocks_left_at_shutdown_are_counted_late() -> None:
     with bridge() as door:
         door.push(block(1), 0.0)

@@ -176,10 +176,15 @@ class CaptureBridge:
         inbox = self._inbox
         if inbox:
             await trio.lowlevel.checkpoint()
-        while not inbox:
+        while True:
+            # Clear, then look: a block appended after this signals again, and one appended
+            # before it is seen now. Cleared on every look, so a push that was preempted
+            # between reading the flag and setting it can never leave it set with no byte
+            # coming, which would strand every later block.
+            self._signalled = False
+            if inbox:
+                break
             await self._wakeup.wait()
-        # Clear first, then take: a block appended after this signals again.
-        self._signalled = False
         slots = self._slots
         blocks = [
             Block(index, slot, slots[slot], capture_time, status)
