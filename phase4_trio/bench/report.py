@@ -344,8 +344,10 @@ METHOD = """## How it is measured
 - **Batches**: the capture callback copies a block into the ring and, unless a wake-up is
   pending, writes one byte to a socket pair through `ctypes.PyDLL`, keeping the GIL; the
   processor task takes every block waiting, analyses them with one FFT call, and routes the
-  spectra inline. At real time a batch is one block; unpaced, tens. This took unpaced
-  throughput from 4.2k to 22k frames/s (JSON) and fan-out from 200 to 400+ clients.
+  spectra inline. At real time a batch is one block; unpaced, tens. This took unpaced JSON
+  throughput from 4.2k to 19-28k frames/s (runs on this machine vary that much) and JSON
+  fan-out from 200 to 600-700 clients; when the engine falls behind with hundreds of
+  clients, batches grow and each client's write carries several frames.
 - **Per client, per frame** the engine does one non-blocking `os.write` of frames built once
   per spectrum (the router's fast lane, see `transport/websocket.py`), one write per batch;
   a client's own task only wakes when its socket is full. A loopback TCP write with
