@@ -13,6 +13,7 @@ import trio
 
 from phase4_trio.capture.bridge import CaptureBridge
 from phase4_trio.capture.wakeup import Wakeup
+from phase4_trio.pipeline.messages import Block
 
 BLOCK = 64
 
@@ -54,18 +55,25 @@ async def test_a_full_inbox_and_a_full_ring_drop_and_count() -> None:
         assert s.captured == s.queued + s.ring_full + s.queue_full + s.late == 9
 
 
+async def receive_while_another_thread_pushes(door: CaptureBridge, value: float) -> list[Block]:
+    """``door.receive()`` while a thread pushes one block 50 ms later, as an audio thread would."""
+
+    def later() -> None:
+        time.sleep(0.05)
+        door.push(block(value), 1.0)
+
+    thread = threading.Thread(target=later)
+    thread.start()
+    try:
+        with trio.fail_after(5):
+            return await door.receive()
+    finally:
+        thread.join()
+
+
 async def test_receive_waits_for_a_block_from_another_thread() -> None:
     with bridge() as door:
-
-        def later() -> None:
-            time.sleep(0.05)
-            door.push(block(7), 1.0)
-
-        thread = threading.Thread(target=later)
-        thread.start()
-        with trio.fail_after(5):
-            blocks = await door.receive()
-        thread.join()
+        blocks = await receive_while_another_thread_pushes(door, 7.0)
         assert [float(b.data[0, 0]) for b in blocks] == [7.0]
 
 
@@ -77,16 +85,8 @@ async def test_a_stale_signalled_flag_never_strands_a_block() -> None:
         assert [b.index for b in await door.receive()] == [0]
         door._signalled = True  # the preempted push finally sets the flag, then signals
         door._wakeup.signal()
-
-        def later() -> None:
-            time.sleep(0.05)
-            door.push(block(2), 0.0)
-
-        thread = threading.Thread(target=later)
-        thread.start()
-        with trio.fail_after(5):
-            blocks = await door.receive()  # the stale byte wakes it once; block 2 again
-        thread.join()
+        # The stale byte wakes the receiver once for nothing; the next push wakes it again.
+        blocks = await receive_while_another_thread_pushes(door, 2.0)
         assert [b.index for b in blocks] == [1]
 
 
