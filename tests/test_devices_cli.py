@@ -211,6 +211,8 @@ def test_resolve_bad_index(virtual_audio: VirtualAudio) -> None:
 def test_resolve_bad_name(virtual_audio: VirtualAudio) -> None:
     with pytest.raises(Phase4Error, match=r"^no input device matches 'no-such-mic'; .*'pulse'"):
         resolve_device("no-such-mic")
+    with pytest.raises(Phase4Error, match=r"^no input device matches '²'"):
+        resolve_device("²")  # isdigit() says yes, int() says no: a name, not an index
     with pytest.raises(Phase4Error, match="must not be empty"):
         resolve_device("   ")
 

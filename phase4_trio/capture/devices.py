@@ -12,6 +12,7 @@ only after :func:`reinitialize_portaudio`.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 from types import ModuleType
@@ -131,7 +132,7 @@ def resolve_device(spec: int | str, sd: ModuleType | None = None) -> DeviceInfo:
     devices = list_input_devices(sd)
     if not devices:
         raise Phase4Error(NO_INPUT)
-    if isinstance(spec, str) and spec.strip().lstrip("-").isdigit():
+    if isinstance(spec, str) and re.fullmatch(r"-?\d+", spec.strip()):  # not isdigit(): "²"
         spec = int(spec.strip())
     if isinstance(spec, int):
         if spec == -1:

@@ -82,7 +82,8 @@ def parse_options(query: str) -> ClientOptions:
                 raise OptionError(f"fps: must be within 0-{MAX_FPS:g}, got {value!r}")
             options["fps"] = fps
         elif name == "bins":
-            if not value.isdigit() or not 1 <= int(value) <= 4096:
+            # isdigit() alone also accepts digits int() refuses ("²")
+            if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= 4096:
                 raise OptionError(f"bins: expected a whole number 1-4096, got {value!r}")
             options["bins"] = int(value)
         elif name == "flux":
