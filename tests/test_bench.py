@@ -35,8 +35,8 @@ from phase4_trio.cli import main
 from phase4_trio.pipeline.messages import Spectrum
 from phase4_trio.pipeline.router import Router
 from phase4_trio.transport import wire_binary, wire_json
+from phase4_trio.transport.options import ClientOptions
 from phase4_trio.transport.websocket import (
-    ClientOptions,
     ClientStream,
     encode_for,
     frame_for,

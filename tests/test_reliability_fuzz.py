@@ -37,8 +37,8 @@ from phase4_trio.config import (
     unstructure_config,
 )
 from phase4_trio.errors import ConfigError
+from phase4_trio.transport.options import ClientOptions, OptionError, parse_options
 from phase4_trio.transport.server import origin_allowed, parse_head
-from phase4_trio.transport.websocket import ClientOptions, OptionError, parse_options
 
 DEFAULTS = unstructure_config(Config())
 SECTION_KEYS = [

@@ -17,12 +17,8 @@ from engine_helpers import make_config, receive_json, running_engine, ws_url
 from phase4_trio.pipeline.messages import Spectrum
 from phase4_trio.pipeline.router import Router
 from phase4_trio.transport import wire_binary
-from phase4_trio.transport.websocket import (
-    ClientOptions,
-    OptionError,
-    parse_options,
-    stream_to_client,
-)
+from phase4_trio.transport.options import ClientOptions, OptionError, parse_options
+from phase4_trio.transport.websocket import stream_to_client
 from phase4_trio.transport.wire_json import rfc3339
 
 BIN_HZ = 44100 / 256

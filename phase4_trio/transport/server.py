@@ -22,7 +22,8 @@ from ..config import TransportConfig
 from ..errors import Phase4Error
 from ..pipeline.router import Router
 from .http import HttpApp, Response, text
-from .websocket import ClientStream, OptionError, parse_options, stream_to_client
+from .options import OptionError, parse_options
+from .websocket import ClientStream, stream_to_client
 
 log = logging.getLogger(__name__)
 
