@@ -30,7 +30,7 @@ import trio_websocket
 
 from ..pipeline.messages import Spectrum
 from ..pipeline.router import Subscription
-from . import wire_binary, wire_json
+from ..wire import json_spectrum, p4sp
 from .bands import reduce_spectrum
 from .options import ClientOptions
 
@@ -42,8 +42,8 @@ def encode_for(spectrum: Spectrum, options: ClientOptions, dropped: int) -> str 
     if options.bins is not None:
         spectrum = reduce_spectrum(spectrum, options.bins)
     if options.format == "f32":
-        return wire_binary.encode(spectrum, with_flux=options.flux, dropped=dropped)
-    return wire_json.encode_message(spectrum, dropped)
+        return p4sp.encode(spectrum, with_flux=options.flux, dropped=dropped)
+    return json_spectrum.encode_message(spectrum, dropped)
 
 
 OPCODE_TEXT = 0x1
@@ -83,10 +83,10 @@ def frame_for(spectrum: Spectrum, options: ClientOptions, dropped: int) -> bytes
         if cached is not None:
             return cached
     if options.format == "f32":
-        payload = wire_binary.encode(spectrum, with_flux=options.flux, dropped=dropped)
+        payload = p4sp.encode(spectrum, with_flux=options.flux, dropped=dropped)
         frame = b"".join((frame_header(OPCODE_BINARY, len(payload)), payload))
     else:
-        prefix, rest = wire_json.encode_parts(spectrum, dropped)
+        prefix, rest = json_spectrum.encode_parts(spectrum, dropped)
         frame = b"".join((frame_header(OPCODE_TEXT, len(prefix) + len(rest)), prefix, rest))
     if dropped == 0:
         spectrum.remember(key, frame)
