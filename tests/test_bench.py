@@ -34,14 +34,11 @@ from phase4_trio.bench.suite import binary_available, fanout_steps
 from phase4_trio.cli import main
 from phase4_trio.pipeline.messages import Spectrum
 from phase4_trio.pipeline.router import Router
+from phase4_trio.transport.client_frames import encode_for, frame_for
 from phase4_trio.transport.options import ClientOptions
-from phase4_trio.transport.websocket import (
-    ClientStream,
-    encode_for,
-    frame_for,
-    frame_header,
-)
+from phase4_trio.transport.websocket import ClientStream
 from phase4_trio.wire import json_spectrum, p4sp
+from phase4_trio.wire.websocket_frame import header as frame_header
 
 TARGET_KEYS = [
     "callback_p99_us",
