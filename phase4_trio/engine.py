@@ -25,6 +25,7 @@ from . import metrics as m
 from .capture import CaptureBridge, CaptureSource, open_source
 from .config import Config
 from .dsp import Analyzer
+from .outputs import configured_outputs
 from .pipeline.processor import Processor
 from .pipeline.router import Router
 from .record import WavRecorder
@@ -76,6 +77,8 @@ class Engine:
                 force=config.record.force,
             )
             self.recorder.check()  # the file itself is created when the recorder starts
+        # OSC and WLED outputs (docs/protocol.md): router subscribers, one task each.
+        self.outputs = configured_outputs(config, self.sample_rate / self.block_size)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -102,6 +105,8 @@ class Engine:
                         await nursery.start(_named, "websocket", self.web.run)
                     if self.config.transport.udp_enabled:
                         await nursery.start(_named, "udp", self._send_udp)
+                    for output in self.outputs:
+                        await nursery.start(_named, output.name, output.run, self.router)
                     await nursery.start(_named, "capture", self._capture, bridge)
                     if self.recorder is not None:
                         await nursery.start(_named, "recorder", self._record)
@@ -155,6 +160,20 @@ class Engine:
                 self._last_received = received
                 self._last_audio = time.monotonic()
             await trio.sleep(STATS_INTERVAL)
+
+    # ------------------------------------------------------------ host events
+
+    def observe(
+        self, on_client: Callable[[bool, int], None], on_device: Callable[[bool, str], None]
+    ) -> None:
+        """Host mode (``phase4 run --events``): be told as WebSocket clients come and go,
+        ``(connected, count)``, and as the capture device is lost and back, ``(lost, reason)``."""
+        from .capture.device import DeviceCapture
+
+        if self.web is not None:
+            self.web.on_client = on_client
+        if isinstance(self.source, DeviceCapture):
+            self.source.on_state = lambda state, reason: on_device(state != "running", reason)
 
     # ------------------------------------------------------------ health and metrics
 
@@ -318,6 +337,8 @@ class Engine:
                 ),
                 m.counter("phase4_udp_bytes_total", "UDP payload bytes sent.", u.bytes),
             ]
+        for output in self.outputs:
+            collected += output.metrics()
         if self.recorder is not None:
             r = self.recorder.stats
             collected += [

@@ -31,7 +31,8 @@ class Spectrum:
     """One analysed block, shared read-only by every endpoint.
 
     Encodings are cached per wire format in ``_encoded`` so a spectrum is encoded once
-    per format, however many clients receive it.
+    per format, however many clients receive it. ``rms``, ``peak`` and
+    ``zero_crossing_rate`` describe the block's samples (see :mod:`phase4_trio.dsp.level`).
     """
 
     frame_count: int
@@ -42,6 +43,9 @@ class Spectrum:
     flux: FloatArray
     bpm: float
     bpm_confidence: float
+    rms: float = 0.0
+    peak: float = 0.0
+    zero_crossing_rate: float = 0.0
     _encoded: dict[str, Any] = attrs.field(factory=dict, init=False, repr=False)
 
     def encoded(self, key: str) -> Any:

@@ -54,7 +54,17 @@ class Processor:
         data = np.stack([block.data for block in blocks])
         return [
             Spectrum(
-                b.index, b.capture_time, rate, size, a.magnitudes, a.flux, a.bpm, a.bpm_confidence
+                b.index,
+                b.capture_time,
+                rate,
+                size,
+                a.magnitudes,
+                a.flux,
+                a.bpm,
+                a.bpm_confidence,
+                a.rms,
+                a.peak,
+                a.zero_crossing_rate,
             )
             for b, a in zip(blocks, self._analyzer.process_batch(data), strict=True)
         ]

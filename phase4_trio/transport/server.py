@@ -143,6 +143,8 @@ class WebServer:
         self._observe_latency = observe_latency
         self._listeners: list[trio.SocketListener] = []
         self.port = 0  # the bound port, known after bind()
+        # Told (connected, clients now) as each WebSocket client comes and goes (host mode).
+        self.on_client: Callable[[bool, int], None] | None = None
 
     async def bind(self) -> None:
         """Open the listening sockets now, so a taken port is a start-up error, not a crash."""
@@ -247,6 +249,8 @@ class WebServer:
         stats = self.stats
         stats.clients_connected += 1
         stats.clients_total += 1
+        if self.on_client is not None:
+            self.on_client(True, stats.clients_connected)
         try:
             async with trio.open_nursery() as nursery:
                 client_stream = ClientStream(stream, head)
@@ -273,3 +277,5 @@ class WebServer:
                 nursery.cancel_scope.cancel()
         finally:
             stats.clients_connected -= 1
+            if self.on_client is not None:
+                self.on_client(False, stats.clients_connected)
