@@ -10,16 +10,14 @@ Each target has its own ``connect``-ed socket: the host is resolved once, when t
 made (with the engine, before anything runs), and the kernel reports an ICMP "port
 unreachable" as an error on a later send to that target alone. A target that cannot be
 resolved or reached then is a :class:`Phase4Error` (one line, exit 2); a send that fails
-later is counted and logged at most once per :data:`ERROR_LOG_INTERVAL` seconds per target,
-and the output carries on.
+later is counted, and logged at most once per 5 seconds per target
+(:class:`~phase4_trio.transport.errorlog.RateLimitedLog`), and the output carries on.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
-import logging
-import math
 import socket
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -31,11 +29,10 @@ from .. import metrics as m
 from ..config import Address
 from ..errors import Phase4Error
 from ..pipeline.router import Router, Subscription
+from ..transport.errorlog import RateLimitedLog
+from ..transport.pacing import Pacer
 from .summary import Collector, Summary
 
-log = logging.getLogger(__name__)
-
-ERROR_LOG_INTERVAL = 5.0
 # Spectra an output may fall behind by before its oldest are dropped (counted): about a
 # third of a second at 172 spectra per second, far more than a tick needs.
 QUEUE = 64
@@ -55,25 +52,6 @@ class OutputStats:
 
     targets: list[TargetStats]
     idle: int = 0
-
-
-class RateLimitedLog:
-    """The first failure is logged at once; later ones as a count, once per interval."""
-
-    def __init__(self, what: str) -> None:
-        self._what = what
-        self._quiet_until = -math.inf
-        self._suppressed = 0
-
-    def report(self, error: OSError) -> None:
-        now = trio.current_time()
-        if now < self._quiet_until:
-            self._suppressed += 1
-            return
-        more = f" ({self._suppressed} more since the last report)" if self._suppressed else ""
-        log.warning("%s failed: %s%s", self._what, error, more)
-        self._quiet_until = now + ERROR_LOG_INTERVAL
-        self._suppressed = 0
 
 
 @attrs.define
@@ -134,15 +112,10 @@ class PacedOutput:
                     await self._send_loop(collector, destinations)
 
     async def _send_loop(self, collector: Collector, destinations: list[_Destination]) -> None:
-        interval = self._interval
-        start = last = trio.current_time()
-        tick = 0
+        pacer = Pacer(self._interval)
+        last = trio.current_time()
         while True:
-            tick += 1
-            now = trio.current_time()
-            if start + tick * interval < now:
-                tick = math.ceil((now - start) / interval)
-            await trio.sleep_until(start + tick * interval)
+            await pacer.tick()
             summary = collector.take()
             if summary is None:
                 self.stats.idle += 1

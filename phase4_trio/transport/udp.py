@@ -13,13 +13,10 @@ not sent in a burst.
 The socket is ``connect``-ed to the peer: the kernel then resolves the route once, and
 reports ICMP "port unreachable" as ``ConnectionRefusedError`` on a later send. Any
 ``OSError`` on send is counted in ``errors`` and logged at most once per
-:data:`ERROR_LOG_INTERVAL` seconds; the sender never stops because a peer went away.
+:data:`~.errorlog.ERROR_LOG_INTERVAL` seconds; the sender never stops because a peer went away.
 """
 
 from __future__ import annotations
-
-import logging
-import math
 
 import attrs
 import trio
@@ -29,15 +26,14 @@ from ..errors import Phase4Error
 from ..pipeline.messages import Spectrum
 from ..pipeline.router import Subscription
 from ..wire.p4sp import encode, encoded_size
-
-log = logging.getLogger(__name__)
+from .errorlog import RateLimitedLog
+from .pacing import Pacer
 
 # The largest UDP payload each family can carry in one datagram without jumbograms:
 # 65535 (IPv4 total length) - 20 (IP header) - 8 (UDP header); IPv6's payload length
 # field excludes its own header, so 65535 - 8. Anything above ~1472 bytes is fragmented
 # on an Ethernet path, which UDP reassembles transparently (or loses as a whole).
 MAX_PAYLOAD: dict[int, int] = {trio.socket.AF_INET: 65_507, trio.socket.AF_INET6: 65_527}
-ERROR_LOG_INTERVAL = 5.0
 
 
 @attrs.define
@@ -81,15 +77,10 @@ async def run_udp_sender(
                 f"transport.udp_send_address: cannot send to {address} ({error.strerror or error})"
             ) from None
         task_status.started()
-        errors = _ErrorLog(address)
-        start = trio.current_time()
-        tick = 0
+        errors = RateLimitedLog(f"UDP send to {address}")
+        pacer = Pacer(interval_seconds)
         while True:
-            tick += 1
-            now = trio.current_time()
-            if start + tick * interval_seconds < now:
-                tick = math.ceil((now - start) / interval_seconds)
-            await trio.sleep_until(start + tick * interval_seconds)
+            await pacer.tick()
             try:
                 spectrum = _latest(subscription)
             except trio.EndOfChannel:
@@ -130,22 +121,3 @@ def _latest(subscription: Subscription) -> Spectrum | None:
             latest = subscription.receive.receive_nowait()
         except trio.WouldBlock:
             return latest
-
-
-class _ErrorLog:
-    """The first send error is logged at once; later ones as a count, once per interval."""
-
-    def __init__(self, address: Address) -> None:
-        self._address = address
-        self._quiet_until = -math.inf
-        self._suppressed = 0
-
-    def report(self, error: OSError) -> None:
-        now = trio.current_time()
-        if now < self._quiet_until:
-            self._suppressed += 1
-            return
-        more = f" ({self._suppressed} more since the last report)" if self._suppressed else ""
-        log.warning("UDP send to %s failed: %s%s", self._address, error, more)
-        self._quiet_until = now + ERROR_LOG_INTERVAL
-        self._suppressed = 0
