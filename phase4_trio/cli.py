@@ -325,6 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     events = HostEvents()
     code = _main(argv, events)
     events.emit(shutdown(code, events.stop_reason or ("stopped" if code == 0 else "error")))
+    events.close()
     return code
 
 
@@ -335,7 +336,8 @@ def _main(argv: Sequence[str] | None, events: HostEvents) -> int:
         signal.signal(signal.SIGTERM, interrupt)
         args = build_parser().parse_args(argv)  # imports subcommands: inside the try
         if getattr(args, "events", None):
-            events.start(sys.stdout.buffer)
+            sys.stdout.flush()
+            events.start(sys.stdout.fileno())
         args.host_events = events
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)

@@ -6,18 +6,20 @@ come and go, when the capture device is lost and back, why it failed and that it
 Logs stay on stderr; in this mode stdout carries these lines and nothing else. The event
 names and fields are listed in docs/protocol.md#host-mode.
 
-The event builders are pure (plain data in, a ``dict`` out); :class:`HostEvents` writes them,
-one ``write`` and ``flush`` per line so a reader never sees half an event. An app that
-stopped reading (a closed pipe) costs one log line, and the events stop; the engine goes on.
+The event builders are pure (plain data in, a ``dict`` out); :class:`HostEvents` writes them
+from its own thread, one ``write`` and ``flush`` per line so a reader never sees half an event.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import queue
+import threading
 import time
 from collections.abc import Sequence
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FORMATS = ("ndjson",)
+# Lines that may wait for a slow reader; far more than a run produces unless clients churn.
+QUEUE = 1024
 Event = dict[str, Any]
 
 
@@ -124,36 +128,69 @@ def encode(event: Event) -> bytes:
 
 
 class HostEvents:
-    """Writes events to ``stream`` (stdout), or does nothing when ``stream`` is None.
+    """Writes events to stdout from a thread of its own, once :meth:`start`-ed.
 
-    ``stop_reason`` is what the ``shutdown`` event says stopped the engine, set by whoever
-    stops it (a signal, stdin closing, an error).
+    The engine only queues a line: an app that reads its stdout slowly, or not at all, must not
+    stall the audio path when the pipe is full. Up to :data:`QUEUE` lines wait; beyond that,
+    events are dropped (logged once). :meth:`close` waits, at most ``timeout`` seconds, for the
+    last ones (the ``shutdown`` event) to be written. A closed pipe stops the writing (logged
+    once); the engine goes on. ``stop_reason`` is what the ``shutdown`` event says stopped the
+    engine, set by whoever stops it (a signal, stdin closing, an error).
     """
 
-    def __init__(self, stream: IO[bytes] | None = None) -> None:
-        self._stream = stream
+    def __init__(self) -> None:
+        self._lines: queue.Queue[bytes | None] | None = None
+        self._writer: threading.Thread | None = None
+        self._full = False
         self.stop_reason = ""
 
     @property
     def enabled(self) -> bool:
-        return self._stream is not None
+        return self._lines is not None
 
-    def start(self, stream: IO[bytes]) -> None:
-        self._stream = stream
+    def start(self, fd: int) -> None:
+        """Write to file descriptor ``fd`` (stdout's), unbuffered: nothing is left half-written
+        in a Python buffer if the reader goes away."""
+        self._lines = queue.Queue(QUEUE)
+        self._writer = threading.Thread(
+            target=_write_lines, args=(self._lines, fd), name="phase4-events", daemon=True
+        )
+        self._writer.start()
 
     def emit(self, event: Event) -> None:
-        stream = self._stream
-        if stream is None:
+        if self._lines is None:
             return
         try:
-            stream.write(encode(event))
-            stream.flush()
-        except (OSError, ValueError) as failure:  # a closed pipe, or a closed file
-            self._stream = None
-            log.warning("host events stopped: stdout is gone (%s)", failure)
+            self._lines.put_nowait(encode(event))
+        except queue.Full:
+            if not self._full:
+                log.warning("host events dropped: nobody reads stdout")
+            self._full = True
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued, then stop the writer; returns within about ``timeout``."""
+        lines, writer = self._lines, self._writer
+        if lines is None or writer is None:
+            return
+        self._lines = None
+        deadline = time.monotonic() + timeout
+        with contextlib.suppress(queue.Full):
+            lines.put(None, timeout=timeout)
+        writer.join(max(0.0, deadline - time.monotonic()))
 
     def client(self, connected: bool, count: int) -> None:
         self.emit(client(connected=connected, count=count))
 
     def device(self, lost: bool, reason: str) -> None:
         self.emit(device(lost=lost, reason=reason))
+
+
+def _write_lines(lines: queue.Queue[bytes | None], fd: int) -> None:
+    while (line := lines.get()) is not None:
+        view = memoryview(line)
+        try:
+            while view:
+                view = view[os.write(fd, view) :]
+        except OSError as failure:  # a closed pipe, or a closed descriptor
+            log.warning("host events stopped: stdout is gone (%s)", failure)
+            return
