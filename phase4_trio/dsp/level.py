@@ -38,10 +38,10 @@ def block_levels(mono: NDArray[np.float32], sample_rate: float) -> BlockLevels:
     if frames == 0:
         zeros = np.zeros(count, dtype=np.float32)
         return BlockLevels(zeros, zeros, np.zeros(count))
-    rms = np.sqrt(np.einsum("ij,ij->i", mono, mono, dtype=np.float64) / frames).astype(np.float32)
+    rms: NDArray[np.float32] = np.sqrt(np.square(mono).sum(axis=1) / frames)
     peak = np.abs(mono).max(axis=1)
     signs = np.signbit(mono)
-    crossings = np.count_nonzero(signs[:, 1:] != signs[:, :-1], axis=1)
+    crossings = (signs[:, 1:] != signs[:, :-1]).sum(axis=1)
     pairs = max(frames - 1, 1)
     return BlockLevels(rms, peak, crossings * (sample_rate / pairs))
 
