@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 import wave
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,23 +24,38 @@ RATE = 44100
 BIN_HZ = RATE / 256
 
 
+class Inbox:
+    """Every OSC message python-osc's server handled, in order, shared with its thread."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[Any]]] = []
+        self._changed = threading.Condition()
+
+    def add(self, address: str, *args: Any) -> None:
+        with self._changed:
+            self.messages.append((address, list(args)))
+            self._changed.notify_all()
+
+    def snapshot(self) -> list[tuple[str, list[Any]]]:
+        with self._changed:
+            return list(self.messages)
+
+    def wait_for(self, predicate: Callable[[list[tuple[str, list[Any]]]], bool]) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: predicate(self.messages), timeout=15)
+
+
 @contextmanager
-def osc_server() -> Iterator[tuple[int, list[tuple[str, list[Any]]]]]:
+def osc_server() -> Iterator[tuple[int, Inbox]]:
     """python-osc's threaded UDP server on 127.0.0.1, collecting every message in order."""
-    received: list[tuple[str, list[Any]]] = []
-    lock = threading.Lock()
-
-    def collect(address: str, *args: Any) -> None:
-        with lock:
-            received.append((address, list(args)))
-
+    inbox = Inbox()
     dispatcher = Dispatcher()
-    dispatcher.set_default_handler(collect)
+    dispatcher.set_default_handler(inbox.add)
     server = ThreadingOSCUDPServer(("127.0.0.1", 0), dispatcher)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield server.server_address[1], received
+        yield server.server_address[1], inbox
     finally:
         server.shutdown()
         server.server_close()
@@ -59,7 +74,7 @@ def bundles(messages: list[tuple[str, list[Any]]]) -> list[dict[str, list[Any]]]
 
 
 async def test_the_engine_sends_osc_bundles_python_osc_receives() -> None:
-    with osc_server() as (port, received):
+    with osc_server() as (port, inbox):
         config = make_config(
             input={"source": "tone:1000"},
             transport={"websocket_enabled": False},
@@ -69,8 +84,10 @@ async def test_the_engine_sends_osc_bundles_python_osc_receives() -> None:
             await trio.sleep(2.0)
             metrics = engine.render_metrics()
         await trio.sleep(0.2)  # the server thread may still be handling the last datagrams
-    got = bundles(list(received))
-    assert 60 * 2 * 0.8 <= len(got) <= 60 * 2 * 1.1
+    got = bundles(inbox.snapshot())
+    # Never faster than 60 a second; on a starved machine ticks are skipped, not bunched
+    # (the exact rate is tests/test_outputs.py's, on Trio's mock clock).
+    assert 20 <= len(got) <= 60 * 2 + 2
     frames = []
     now = time.time()
     for bundle in got[1:-1]:
@@ -86,43 +103,54 @@ async def test_the_engine_sends_osc_bundles_python_osc_receives() -> None:
         assert now - 5 < capture_time < now
         frames.append(frame_count)
     assert frames == sorted(set(frames))
-    # about 172 frames per second over 60 bundles per second: 2-3 frames apart
-    assert 2 <= float(np.diff(frames).mean()) <= 3.5
+    # about 172 frames per second over at most 60 bundles per second: about 3 frames apart
+    assert float(np.diff(frames).mean()) >= 2.5
     assert f'phase4_osc_packets_total{{target="127.0.0.1:{port}",outcome="sent"}}' in metrics
 
 
-def write_clicks(path: Path, seconds: float, every: float) -> int:
+def write_clicks(path: Path, seconds: float, every: float) -> list[float]:
+    """A WAV of clicks, each early in its 256-sample block; returns their times."""
     rng = np.random.default_rng(5)
     signal = np.zeros(int(RATE * seconds))
-    count = 0
+    times = []
     for start in range(int(RATE * every), len(signal), int(RATE * every)):
         start = (start // 256) * 256 + 64  # early in a block, where the window sees it whole
         signal[start : start + 200] = rng.uniform(-0.8, 0.8, 200) * np.exp(-np.arange(200) / 40)
-        count += 1
+        times.append(start / RATE)
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(RATE)
         out.writeframes((signal * 32767).astype("<i2").tobytes())
-    return count
+    return times
 
 
 async def test_onsets_reach_osc_once_per_click(tmp_path: Path) -> None:
     path = tmp_path / "clicks.wav"
     clicks = write_clicks(path, 2.0, 0.25)  # 7 clicks, then the file loops
-    with osc_server() as (port, received):
+    end_frame = int(2.0 * RATE / 256)  # the first pass through the file
+    with osc_server() as (port, inbox):
         config = make_config(
             input={"source": f"wav:{path}"},
             transport={"websocket_enabled": False},
             output={"osc": {"targets": [f"127.0.0.1:{port}"]}},
         )
+
+        def past_the_end(messages: list[tuple[str, list[Any]]]) -> bool:
+            return any(a == "/phase4/frame" and args[0] >= end_frame for a, args in messages)
+
         async with running_engine(config):
-            await trio.sleep(1.9)
-        await trio.sleep(0.2)
-    onsets = [args for address, args in received if address == "/phase4/onset"]
-    assert clicks == 7
-    assert len(onsets) == 7  # one per click, none in between
-    assert all(0.2 <= strength <= 2.0 for (strength,) in onsets)
+            assert await trio.to_thread.run_sync(inbox.wait_for, past_the_end)
+    onsets = [
+        (b["/phase4/frame"][0] * 256 / RATE, b["/phase4/onset"][0])
+        for b in bundles(inbox.snapshot())
+        if "/phase4/onset" in b and b["/phase4/frame"][0] < end_frame
+    ]
+    assert len(clicks) == 7
+    assert len(onsets) == 7, onsets  # one per click, none in between
+    for (when, strength), click in zip(onsets, clicks, strict=True):
+        assert -256 / RATE <= when - click <= 0.05  # the click's block, or soon after
+        assert 0.2 <= strength <= 2.0
 
 
 async def test_the_engine_sends_wled_packets_to_a_udp_socket() -> None:
@@ -142,7 +170,7 @@ async def test_the_engine_sends_wled_packets_to_a_udp_socket() -> None:
                     packets.append(receive(await peer.recv(100)))
             elapsed = trio.current_time() - start
             metrics = engine.render_metrics()
-    assert 0.8 <= elapsed <= 1.5  # 50 packets at 50 per second (missed ticks are skipped)
+    assert elapsed >= 49 / 50 - 0.02  # never faster than 50 a second
     for packet in packets[1:]:
         assert abs(packet.fft_major_peak - 1000.0) <= BIN_HZ
         assert int(np.argmax(packet.fft_result)) == 7

@@ -48,7 +48,8 @@ class TargetStats:
 
 @attrs.define
 class OutputStats:
-    """``idle + packets built`` is the number of ticks; each packet goes to every target."""
+    """Per tick, one packet goes to every target, or none (``idle``): for any target,
+    ``sent + errors + idle`` is the number of ticks."""
 
     targets: list[TargetStats]
     idle: int = 0
