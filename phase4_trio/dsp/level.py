@@ -38,7 +38,9 @@ def block_levels(mono: NDArray[np.float32], sample_rate: float) -> BlockLevels:
     if frames == 0:
         zeros = np.zeros(count, dtype=np.float32)
         return BlockLevels(zeros, zeros, np.zeros(count))
-    rms: NDArray[np.float32] = np.sqrt(np.square(mono).sum(axis=1) / frames)
+    # In float64: squares of float32 samples below about 1e-19 would be subnormal in float32.
+    power = np.square(mono, dtype=np.float64).sum(axis=1)
+    rms = np.sqrt(power / frames).astype(np.float32)
     peak = np.abs(mono).max(axis=1)
     signs = np.signbit(mono)
     crossings = (signs[:, 1:] != signs[:, :-1]).sum(axis=1)
