@@ -21,19 +21,19 @@ import threading
 import time
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import trio
 
+from .. import metrics as m
 from ..config import InputConfig
 from ..errors import Phase4Error
 from .bridge import INPUT_OVERFLOW, INPUT_UNDERFLOW, CaptureBridge
 from .devices import DeviceInfo, load_sounddevice, reinitialize_portaudio, resolve_device
+from .state import CaptureState
 
 log = logging.getLogger(__name__)
-
-State = Literal["idle", "running", "reconnecting", "stopped"]
 
 
 def open_device(config: InputConfig) -> DeviceCapture:
@@ -99,13 +99,13 @@ class DeviceCapture:
         self.dtype = config.sample_format
         self.latency = "low" if config.low_latency else "high"
         self.description = f"device {device.label()}"
-        self.state: State = "idle"
+        self.state = CaptureState.IDLE
         self.restarts = 0
         self.open_failures = 0
         self.callbacks = 0
         self.last_error = ""
-        # Told (state, reason) when the stream is lost ("reconnecting") and back ("running").
-        self.on_state: Callable[[State, str], None] | None = None
+        # Told (state, reason) when the stream is lost (RECONNECTING) and back (RUNNING).
+        self.on_state: Callable[[CaptureState, str], None] | None = None
         # A stream that delivers nothing for this long is taken for dead. PulseAudio's null
         # sink may take up to 2 s to deliver the first block, so never less than 5 s.
         self.stall_timeout = max(5.0, 50 * self.block_size / self.sample_rate)
@@ -209,7 +209,7 @@ class DeviceCapture:
                 raise Phase4Error(
                     f"cannot open input device {self.device.label()}: {_one_line(error)}"
                 ) from None
-            self.state = "running"
+            self.state = CaptureState.RUNNING
             log.info(
                 "capturing from %s: %d channel(s), %s, %d Hz, %d frames per block, %s latency",
                 self.device.label(),
@@ -224,7 +224,7 @@ class DeviceCapture:
                 reason = await self._watch(finished)
                 lost_at = time.monotonic()
                 self.last_error = reason
-                self.state = "reconnecting"
+                self.state = CaptureState.RECONNECTING
                 if self.on_state is not None:
                     self.on_state(self.state, reason)
                 log.warning(
@@ -235,7 +235,7 @@ class DeviceCapture:
                 finished = threading.Event()
                 await self._reconnect(bridge, finished)
                 self.restarts += 1
-                self.state = "running"
+                self.state = CaptureState.RUNNING
                 if self.on_state is not None:
                     self.on_state(self.state, "")
                 log.warning(
@@ -245,7 +245,7 @@ class DeviceCapture:
                     self.open_failures,
                 )
         finally:
-            self.state = "stopped"
+            self.state = CaptureState.STOPPED
             stream, self._stream = self._stream, None
             if stream is not None:
                 with trio.CancelScope(shield=True):
@@ -294,6 +294,21 @@ class DeviceCapture:
                 self.device.label(),
                 self.close_timeout,
             )
+
+    def metrics(self) -> list[m.Metric]:
+        return [
+            m.counter("phase4_capture_restarts_total", "Device streams reopened.", self.restarts),
+            m.counter(
+                "phase4_capture_open_failures_total",
+                "Failed attempts to reopen the device.",
+                self.open_failures,
+            ),
+            m.gauge(
+                "phase4_capture_reconnecting",
+                "1 while the device stream is being reopened.",
+                self.state is CaptureState.RECONNECTING,
+            ),
+        ]
 
     # ------------------------------------------------------------ measurements
 

@@ -1,23 +1,26 @@
 """A paced datagram output: a router subscriber that sends one packet per tick to its targets.
 
-Two tasks per output. The receive loop reads every spectrum from the output's own bounded
-channel into a :class:`~.summary.Collector` (so an onset or a loud block between two ticks
-is not lost); the send loop ticks on an absolute grid (``start + n / rate``, missed ticks
-skipped rather than sent in a burst, as the UDP sender does) and sends one packet, built
-once, to every target. A tick with nothing new sends nothing (``idle``).
+The output subscribes for every spectrum (not at its own rate, as the UDP sender does) and
+reads each into a :class:`~.summary.Collector`, so an onset or a loud block between two
+packets is not lost. It sends when a tick falls due on a grid of ``1 / rate`` seconds of
+**capture time**: one packet, built once, to every target, describing every block since the
+previous packet. On capture time, as the router's own rate grid, the rate does not drift, a
+stall is not replayed as a burst, and nothing new means nothing sent.
 
 Each target has its own ``connect``-ed socket: the host is resolved once, when the output is
 made (with the engine, before anything runs), and the kernel reports an ICMP "port
 unreachable" as an error on a later send to that target alone. A target that cannot be
 resolved or reached then is a :class:`Phase4Error` (one line, exit 2); a send that fails
-later is counted, and logged at most once per 5 seconds per target
-(:class:`~phase4_trio.transport.errorlog.RateLimitedLog`), and the output carries on.
+later is counted, and logged through a :class:`~phase4_trio.logs.LogLimiter` per target,
+and the output carries on.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging
+import math
 import socket
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -28,13 +31,14 @@ import trio
 from .. import metrics as m
 from ..config import Address
 from ..errors import Phase4Error
+from ..logs import LogLimiter
 from ..pipeline.router import Router, Subscription
-from ..transport.errorlog import RateLimitedLog
-from ..transport.pacing import Pacer
 from .summary import Collector, Summary
 
-# Spectra an output may fall behind by before its oldest are dropped (counted): about a
-# third of a second at 172 spectra per second, far more than a tick needs.
+log = logging.getLogger(__name__)
+
+# Batches an output may fall behind by before its oldest are dropped (counted): at real time
+# a batch is one spectrum, so about a third of a second, far more than a tick needs.
 QUEUE = 64
 
 
@@ -48,18 +52,18 @@ class TargetStats:
 
 @attrs.define
 class OutputStats:
-    """Per tick, one packet goes to every target, or none (``idle``): for any target,
-    ``sent + errors + idle`` is the number of ticks."""
+    """Each packet goes to every target: for any target, ``sent + errors == packets``."""
 
     targets: list[TargetStats]
-    idle: int = 0
+    packets: int = 0
 
 
 @attrs.define
 class _Destination:
     socket: trio.socket.SocketType
+    target: Address
     stats: TargetStats
-    errors: RateLimitedLog
+    errors: LogLimiter
 
 
 class PacedOutput:
@@ -103,29 +107,48 @@ class PacedOutput:
                     await sock.connect(sockaddr)
                 except OSError as error:
                     raise Phase4Error(_unreachable(self._key, target, error)) from None
-                what = f"{self.name.upper()} send to {target}"
-                destinations.append(_Destination(sock, stats, RateLimitedLog(what)))
-            collector = Collector(self._frame_rate)
-            with router.subscribe(self.name, QUEUE, latest_wins=True) as subscription:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(_receive, subscription, collector, nursery.cancel_scope)
-                    task_status.started()
-                    await self._send_loop(collector, destinations)
+                errors = LogLimiter(log, clock=trio.current_time)
+                destinations.append(_Destination(sock, target, stats, errors))
+            with router.subscribe(self.name, QUEUE) as subscription:
+                task_status.started()
+                await self._send_loop(subscription, destinations)
 
-    async def _send_loop(self, collector: Collector, destinations: list[_Destination]) -> None:
-        pacer = Pacer(self._interval)
-        last = trio.current_time()
+    async def _send_loop(
+        self, subscription: Subscription, destinations: list[_Destination]
+    ) -> None:
+        """Every spectrum into the collector; a packet whenever one is due."""
+        collector = Collector(self._frame_rate)
+        interval = self._interval
+        due = last = -math.inf
         while True:
-            await pacer.tick()
-            summary = collector.take()
-            if summary is None:
-                self.stats.idle += 1
+            spectra = await subscription.next()
+            for spectrum in spectra:
+                collector.add(spectrum)
+            now = spectra[-1].capture_time
+            if now < due:
                 continue
-            now = trio.current_time()
-            payload = self._build(summary, now - last)
+            following = due + interval
+            due = following if following > now else now + interval
+            summary = collector.take()
+            assert summary is not None  # it holds at least ``spectra``
+            payload = self._build(summary, now - last if last > -math.inf else interval)
             last = now
+            self.stats.packets += 1
             for destination in destinations:
-                await _send(destination, payload)
+                await self._send(destination, payload)
+
+    async def _send(self, destination: _Destination, payload: bytes) -> None:
+        stats = destination.stats
+        try:
+            await destination.socket.send(payload)
+        except OSError as error:
+            stats.errors += 1
+            destination.errors.warning(
+                "%s send to %s failed: %s", self.name.upper(), destination.target, error
+            )
+        else:
+            stats.sent += 1
+            stats.bytes += len(payload)
 
     def metrics(self) -> list[m.Metric]:
         return [
@@ -144,11 +167,6 @@ class PacedOutput:
                 "counter",
                 f"{self.name.upper()} payload bytes sent to each target.",
                 [((("target", s.target),), s.bytes) for s in self.stats.targets],
-            ),
-            m.counter(
-                f"phase4_{self.name}_idle_ticks_total",
-                f"{self.name.upper()} ticks with no new spectrum, so nothing sent.",
-                self.stats.idle,
             ),
         ]
 
@@ -179,24 +197,3 @@ def _resolve(
 
 def _unreachable(key: str, target: Address, error: OSError) -> str:
     return f"{key}: cannot send to {target} ({error.strerror or error})"
-
-
-async def _receive(
-    subscription: Subscription, collector: Collector, scope: trio.CancelScope
-) -> None:
-    """The receive loop: every spectrum, oldest first, into the collector."""
-    async for spectrum in subscription.receive:
-        collector.add(spectrum)
-    scope.cancel()
-
-
-async def _send(destination: _Destination, payload: bytes) -> None:
-    stats = destination.stats
-    try:
-        await destination.socket.send(payload)
-    except OSError as error:
-        stats.errors += 1
-        destination.errors.report(error)
-    else:
-        stats.sent += 1
-        stats.bytes += len(payload)

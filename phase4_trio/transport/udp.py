@@ -1,33 +1,34 @@
-"""UDP sender: the latest spectrum, one datagram per interval, in the binary form with flux.
+"""UDP sender: the newest spectrum about every interval, one datagram each, binary with flux.
 
 UDP suits receivers that want "the present" and nothing else (LED controllers, other
 processes on the same host): there is no connection, no back-pressure and no retransmit.
-So the sender never queues: at each tick it takes the newest spectrum that arrived since
-the previous tick and sends it; spectra in between are skipped by design, and a tick with
-nothing new sends nothing (counted as ``idle``) rather than repeating a stale frame.
-
-Ticks sit on an absolute grid (``start + n * interval``), so the rate does not drift with
-scheduling latency; after a stall longer than an interval the missed ticks are skipped,
-not sent in a burst.
+The sender subscribes with its rate (``1 / interval``): the router offers it the newest
+spectrum whenever one is due on a grid of ``interval`` in capture time, and its task sends
+each one as it arrives. So the engine is woken for UDP about as often as a datagram goes out,
+the rate does not drift, a stall is not replayed as a burst, and nothing new means nothing
+sent (the previous spectrum is never repeated).
 
 The socket is ``connect``-ed to the peer: the kernel then resolves the route once, and
 reports ICMP "port unreachable" as ``ConnectionRefusedError`` on a later send. Any
-``OSError`` on send is counted in ``errors`` and logged at most once per
-:data:`~.errorlog.ERROR_LOG_INTERVAL` seconds; the sender never stops because a peer went away.
+``OSError`` on send is counted in ``errors`` and logged through a rate limit; the sender
+never stops because a peer went away.
 """
 
 from __future__ import annotations
 
+import logging
+
 import attrs
 import trio
 
+from .. import metrics as m
 from ..config import Address
 from ..errors import Phase4Error
-from ..pipeline.messages import Spectrum
+from ..logs import LogLimiter
 from ..pipeline.router import Subscription
 from ..wire.p4sp import encode, encoded_size
-from .errorlog import RateLimitedLog
-from .pacing import Pacer
+
+log = logging.getLogger(__name__)
 
 # The largest UDP payload each family can carry in one datagram without jumbograms:
 # 65535 (IPv4 total length) - 20 (IP header) - 8 (UDP header); IPv6's payload length
@@ -38,17 +39,26 @@ MAX_PAYLOAD: dict[int, int] = {trio.socket.AF_INET: 65_507, trio.socket.AF_INET6
 
 @attrs.define
 class UdpStats:
-    """``sent + errors + idle`` is the number of ticks so far."""
+    """``sent + errors`` is the number of spectra the sender took."""
 
     sent: int = 0
     errors: int = 0
-    idle: int = 0
     bytes: int = 0
+
+    def metrics(self) -> list[m.Metric]:
+        return [
+            m.labelled(
+                "phase4_udp_datagrams_total",
+                "counter",
+                "UDP datagrams, by outcome.",
+                [((("outcome", "sent"),), self.sent), ((("outcome", "error"),), self.errors)],
+            ),
+            m.counter("phase4_udp_bytes_total", "UDP payload bytes sent.", self.bytes),
+        ]
 
 
 async def run_udp_sender(
     address: Address,
-    interval_seconds: float,
     subscription: Subscription,
     stats: UdpStats,
     fft_size: int,
@@ -77,23 +87,15 @@ async def run_udp_sender(
                 f"transport.udp_send_address: cannot send to {address} ({error.strerror or error})"
             ) from None
         task_status.started()
-        errors = RateLimitedLog(f"UDP send to {address}")
-        pacer = Pacer(interval_seconds)
+        errors = LogLimiter(log, clock=trio.current_time)
         while True:
-            await pacer.tick()
-            try:
-                spectrum = _latest(subscription)
-            except trio.EndOfChannel:
-                return
-            if spectrum is None:
-                stats.idle += 1
-                continue
+            spectrum = (await subscription.next())[-1]
             payload = encode(spectrum, with_flux=True, dropped=subscription.dropped)
             try:
                 await sock.send(payload)
             except OSError as error:
                 stats.errors += 1
-                errors.report(error)
+                errors.warning("UDP send to %s failed: %s", address, error)
             else:
                 stats.sent += 1
                 stats.bytes += len(payload)
@@ -111,13 +113,3 @@ async def _resolve(address: Address) -> tuple[int, tuple[object, ...]]:
         ) from None
     family, _type, _proto, _name, sockaddr = infos[0]
     return int(family), tuple(sockaddr)
-
-
-def _latest(subscription: Subscription) -> Spectrum | None:
-    """Everything queued since the last tick, newest wins; ``None`` if nothing arrived."""
-    latest = None
-    while True:
-        try:
-            latest = subscription.receive.receive_nowait()
-        except trio.WouldBlock:
-            return latest
