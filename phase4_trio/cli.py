@@ -80,6 +80,8 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "udp", None) is not None:
         put("transport", "udp_send_address", args.udp)
         put("transport", "udp_enabled", True)
+    if getattr(args, "publish", None) is not None:
+        overrides.setdefault("output", {}).setdefault("nats", {})["servers"] = args.publish
     if getattr(args, "record", None) is not None:
         put("record", "path", args.record)
     if getattr(args, "format", None) is not None:
@@ -207,6 +209,11 @@ def build_parser() -> ArgumentParser:
     )
     run.add_argument(
         "--udp", metavar="HOST:PORT", help="also send the binary spectrum by UDP to HOST:PORT"
+    )
+    run.add_argument(
+        "--publish",
+        metavar="nats://HOST:PORT[,...]",
+        help="also publish every spectrum to these NATS servers (docs/scaling.md)",
     )
     run.add_argument("--record", metavar="OUT.wav", help="also record what is captured, losslessly")
     run.add_argument("--force", action="store_true", help="let --record overwrite OUT.wav")

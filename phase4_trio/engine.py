@@ -23,6 +23,7 @@ import trio
 
 from . import metrics as m
 from .capture import CaptureBridge, CaptureSource, open_source
+from .cluster.publisher import NatsPublisher
 from .config import Config
 from .dsp import Analyzer
 from .pipeline.processor import Processor
@@ -76,6 +77,15 @@ class Engine:
                 force=config.record.force,
             )
             self.recorder.check()  # the file itself is created when the recorder starts
+        # NATS publishing (docs/scaling.md): a router subscriber with its own task.
+        self.nats: NatsPublisher | None = None
+        if config.output.nats.enabled:
+            self.nats = NatsPublisher(
+                config.output.nats,
+                sample_rate=self.sample_rate,
+                block_size=self.block_size,
+                fft_size=self.block_size,
+            )
 
     # ------------------------------------------------------------ lifecycle
 
@@ -102,6 +112,8 @@ class Engine:
                         await nursery.start(_named, "websocket", self.web.run)
                     if self.config.transport.udp_enabled:
                         await nursery.start(_named, "udp", self._send_udp)
+                    if self.nats is not None:
+                        await nursery.start(_named, "nats", self.nats.run, self.router)
                     await nursery.start(_named, "capture", self._capture, bridge)
                     if self.recorder is not None:
                         await nursery.start(_named, "recorder", self._record)
@@ -340,6 +352,8 @@ class Engine:
                     "phase4_record_fifo_fill_ratio", "Recorder FIFO fill, 0 to 1.", r.fifo_fill
                 ),
             ]
+        if self.nats is not None:
+            collected += self.nats.metrics()
         collected += m.process_metrics()
         return collected
 
