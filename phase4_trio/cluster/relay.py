@@ -104,9 +104,11 @@ class EngineFeed:
     def health(self) -> tuple[bool, str]:
         link = self._link
         if self.stats.received == 0:
-            if not link.connected:
-                return False, f"waiting for NATS ({link.state.value}) to hear from {self.subject}"
-            return False, f"waiting for engine {self.engine_id}: nothing on {self.subject} yet"
+            nats = "" if link.connected else f" (NATS {link.state.value})"
+            return (
+                False,
+                f"waiting for engine {self.engine_id}: nothing on {self.subject} yet{nats}",
+            )
         silent = time.monotonic() - self.last_received
         if silent > SILENCE_LIMIT:
             return False, f"no spectra from engine {self.engine_id} for {silent:.1f} s"
