@@ -13,15 +13,15 @@ import attrs
 import orjson
 
 from ..pipeline.messages import Spectrum
-from ..transport import wire_binary
-from ..transport.wire_binary import WireError
+from ..wire import p4sp
+from ..wire.p4sp import WireError
 
 FORMAT = "P4SP"
 
 
 def spectrum_payload(spectrum: Spectrum) -> bytes:
     """The message published for ``spectrum`` (encoded once, shared with UDP and f32 clients)."""
-    return wire_binary.encode(spectrum, with_flux=True)
+    return p4sp.encode(spectrum, with_flux=True)
 
 
 def spectrum_from_payload(data: bytes) -> Spectrum:
@@ -30,7 +30,7 @@ def spectrum_from_payload(data: bytes) -> Spectrum:
     Raises :class:`WireError` for anything that is not a P4SP spectrum with flux over FFT bins
     (what :func:`spectrum_payload` makes).
     """
-    decoded = wire_binary.decode(data)
+    decoded = p4sp.decode(data)
     if decoded.flux is None or decoded.banded:
         raise WireError("a published spectrum carries flux over FFT bins")
     if decoded.dropped:
@@ -45,7 +45,7 @@ def spectrum_from_payload(data: bytes) -> Spectrum:
         decoded.bpm,
         decoded.bpm_confidence,
     )
-    wire_binary.adopt(spectrum, data, with_flux=True)
+    p4sp.adopt(spectrum, data, with_flux=True)
     return spectrum
 
 
@@ -66,7 +66,7 @@ class StreamMeta:
                 "engine": self.engine_id,
                 "subject": self.spectra_subject,
                 "format": FORMAT,
-                "version": wire_binary.VERSION,
+                "version": p4sp.VERSION,
                 "flux": True,
                 "sampleRate": self.sample_rate,
                 "blockSize": self.block_size,
@@ -82,7 +82,7 @@ class StreamMeta:
             fields = orjson.loads(data)
             if fields["type"] != "stream_meta" or fields["format"] != FORMAT:
                 raise ValueError(f"not a {FORMAT} stream_meta message")
-            if fields["version"] != wire_binary.VERSION:
+            if fields["version"] != p4sp.VERSION:
                 raise ValueError(f"unknown format version {fields['version']!r}")
             meta = cls(
                 str(fields["engine"]),

@@ -30,7 +30,7 @@ from ..pipeline.messages import Spectrum
 from ..pipeline.router import Router
 from ..transport.http import HttpApp, Response, load_assets
 from ..transport.server import WebServer
-from ..transport.wire_binary import WireError
+from ..wire.p4sp import WireError
 from .codec import spectrum_from_payload
 from .link import NatsLink, link_metrics
 from .naming import check_engine_id, spectra_subject
