@@ -34,9 +34,7 @@ async def _first_frame(url: str, router: Router, frame: int) -> int:
 
 
 async def test_a_mounted_server_answers_under_its_prefix() -> None:
-    config = TransportConfig(
-        websocket_address=TransportConfig().websocket_address.parse("127.0.0.1:0")
-    )
+    config = TransportConfig(websocket_address=Address.parse("127.0.0.1:0"))
     front, front_router = _server(config, "ok")
     studio, studio_router = _server(config, "waiting for studio")
     front.mount("studio", studio)
