@@ -277,6 +277,10 @@ def _checked(check: Callable[[str], str]) -> Callable[[object, attrs.Attribute[A
     return validate
 
 
+def _engine_id_or_empty(value: str) -> str:
+    return value and naming.check_engine_id(value)
+
+
 @attrs.frozen
 class NatsConfig:
     """Publishing to NATS (docs/scaling.md); on when ``servers`` is not empty."""
@@ -285,13 +289,16 @@ class NatsConfig:
     subject_prefix: str = attrs.field(
         default=naming.DEFAULT_PREFIX, validator=_checked(naming.check_prefix)
     )
-    engine_id: str = attrs.field(
-        factory=naming.default_engine_id, validator=_checked(naming.check_engine_id)
-    )
+    engine_id: str = attrs.field(default="", validator=_checked(_engine_id_or_empty))
 
     @property
     def enabled(self) -> bool:
         return bool(self.servers)
+
+    @property
+    def effective_engine_id(self) -> str:
+        """``engine_id``, or the host name when it is empty (the default)."""
+        return self.engine_id or naming.default_engine_id()
 
 
 @attrs.frozen

@@ -4,7 +4,8 @@ served by the engine alone against the engine plus two relays (docs/scaling.md).
 :func:`nats_bench` needs a running NATS cluster (``scripts/nats-cluster start``) and measures:
 
 * ``link``: process CPU per message published through :class:`NatsLink` at the block rate
-  (against the same link idle), and the latency of a message from a Trio task through the link,
+  (against the same link idle, and plain nats-py on an asyncio loop for comparison), and the
+  latency of a message from a Trio task through the link,
   NATS (node 1 → node 2) and a second link back into Trio, against the same trip made by two
   plain asyncio nats-py clients; the difference is what the thread hand-offs add.
 * ``engine_alone`` / ``with_relays``: the largest number of JSON clients that all get every
@@ -87,10 +88,12 @@ async def link_cost(servers: Sequence[str], seconds: float) -> dict[str, Any]:
         nursery.cancel_scope.cancel()
     messages = published["ticks"]
     per_message = (published["cpu"] - idle["cpu"]) / max(messages, 1)
+    plain = await trio.to_thread.run_sync(_asyncio_cpu, servers[0], subject + "-plain", seconds)
     through_link = await _link_latency(servers, subject, seconds)
     direct = await trio.to_thread.run_sync(_asyncio_latency, servers, subject + "-direct", seconds)
     return {
         "cpu_us_per_message": per_message * 1e6,
+        "cpu_us_per_message_asyncio": plain * 1e6,
         "cpu_percent_idle": 100 * idle["cpu"] / idle["seconds"],
         "cpu_percent_publishing": 100 * published["cpu"] / published["seconds"],
         "messages": messages,
@@ -144,6 +147,31 @@ async def _link_latency(servers: Sequence[str], subject: str, seconds: float) ->
         await trio.sleep(0.2)
         nursery.cancel_scope.cancel()
     return percentiles(latencies, 1e3)
+
+
+def _asyncio_cpu(server: str, subject: str, seconds: float) -> float:
+    """CPU per message of plain nats-py publishing at the block rate on an asyncio loop (the
+    same loop ticking without publishing is subtracted): what the link adds is the rest."""
+
+    async def ticking(publish: Callable[[bytes], Any] | None) -> tuple[float, int]:
+        loop = asyncio.get_running_loop()
+        start, cpu, ticks = loop.time(), cpu_seconds(), 0
+        while loop.time() - start < seconds:
+            ticks += 1
+            await asyncio.sleep(max(0.0, start + ticks / FRAME_RATE - loop.time()))
+            if publish is not None:
+                await publish(bytes(PAYLOAD))
+        return cpu_seconds() - cpu, ticks
+
+    async def run() -> float:
+        client = nats.aio.client.Client()
+        await client.connect(servers=[server])
+        idle, _ = await ticking(None)
+        busy, ticks = await ticking(lambda data: client.publish(subject, data))
+        await client.close()
+        return (busy - idle) / max(ticks, 1)
+
+    return asyncio.run(run())
 
 
 def _asyncio_latency(servers: Sequence[str], subject: str, seconds: float) -> dict[str, float]:

@@ -120,6 +120,7 @@ class NatsLink:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
+        self._outbox: asyncio.Queue[tuple[str, tuple[bytes, ...]]] = asyncio.Queue()
         self._stop_requested = False
         self._client: nats.aio.client.Client | None = None
         self._outage_started = 0.0
@@ -174,7 +175,7 @@ class NatsLink:
                 return
         stats.handed += len(payloads)
         try:
-            loop.call_soon_threadsafe(self._spawn_publish, subject, tuple(payloads))
+            loop.call_soon_threadsafe(self._outbox.put_nowait, (subject, tuple(payloads)))
         except RuntimeError:  # the loop closed under us: shutting down
             stats.handed -= len(payloads)
             stats.dropped_disconnected += len(payloads)
@@ -207,11 +208,12 @@ class NatsLink:
             if self._stop_requested:
                 return
         serve = asyncio.create_task(self._serve_forever())
+        send = asyncio.create_task(self._send_forever())
         waiter = asyncio.create_task(stop.wait())
         try:
-            await asyncio.wait((serve, waiter), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait((serve, send, waiter), return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (serve, waiter):
+            for task in (serve, send, waiter):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -278,17 +280,18 @@ class NatsLink:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.close(), CLOSE_TIMEOUT)
 
-    def _spawn_publish(self, subject: str, payloads: tuple[bytes, ...]) -> None:
-        asyncio.get_running_loop().create_task(self._publish_batch(subject, payloads))
-
-    async def _publish_batch(self, subject: str, payloads: tuple[bytes, ...]) -> None:
-        client = self._client
-        for data in payloads:
-            if client is None or not client.is_connected:
-                self.stats.publish_errors += 1
-            else:
-                await self._publish_one(client, subject, data)
-            self.stats.settled += 1
+    async def _send_forever(self) -> None:
+        """Publish what :meth:`publish` handed over, batch by batch, in order."""
+        outbox, stats = self._outbox, self.stats
+        while True:
+            subject, payloads = await outbox.get()
+            client = self._client
+            for data in payloads:
+                if client is None or not client.is_connected:
+                    stats.publish_errors += 1
+                else:
+                    await self._publish_one(client, subject, data)
+                stats.settled += 1
 
     async def _publish_one(self, client: nats.aio.client.Client, subject: str, data: bytes) -> None:
         try:

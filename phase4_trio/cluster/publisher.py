@@ -29,13 +29,14 @@ class NatsPublisher:
     def __init__(
         self, config: NatsConfig, *, sample_rate: int, block_size: int, fft_size: int
     ) -> None:
-        self.subject = spectra_subject(config.subject_prefix, config.engine_id)
-        self.meta = StreamMeta(config.engine_id, sample_rate, block_size, fft_size, self.subject)
-        meta = meta_subject(config.subject_prefix, config.engine_id)
+        engine_id = config.effective_engine_id
+        self.subject = spectra_subject(config.subject_prefix, engine_id)
+        self.meta = StreamMeta(engine_id, sample_rate, block_size, fft_size, self.subject)
+        meta = meta_subject(config.subject_prefix, engine_id)
         announcement = self.meta.encode()
         self.link = NatsLink(
             config.servers,
-            name=f"phase4 engine {config.engine_id}",
+            name=f"phase4 engine {engine_id}",
             replies={meta: announcement},
             announce=((meta, announcement),),
         )
