@@ -1,0 +1,37 @@
+"""A relay's per-engine feed: decode, count, route (no NATS, no sockets)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from phase4_trio.cluster.codec import spectrum_payload
+from phase4_trio.cluster.link import NatsLink
+from phase4_trio.cluster.relay import EngineFeed
+from phase4_trio.config import TransportConfig
+from phase4_trio.pipeline.messages import Spectrum
+
+ZEROS = np.zeros(129, np.float32)
+
+
+def _payload(frame: int) -> bytes:
+    return spectrum_payload(Spectrum(frame, 1.0, 44100, 256, ZEROS, ZEROS, 0.0, 0.0))
+
+
+def test_a_feed_routes_what_decodes_and_counts_the_rest() -> None:
+    link = NatsLink(["nats://127.0.0.1:1"], name="unused")
+    feed = EngineFeed(
+        "studio", "phase4.studio.spectra", link, TransportConfig(), {}, str, lambda _: None
+    )
+    assert feed.health() == (
+        False,
+        "waiting for engine studio: nothing on phase4.studio.spectra yet (NATS starting)",
+    )
+    with feed.router.subscribe("probe", 16) as probe:
+        feed.accept([_payload(5), b"not a spectrum", _payload(6), _payload(9)])
+        feed.accept([_payload(0)])  # the engine started again
+        routed = [probe.receive.receive_nowait().frame_count for _ in range(4)]
+    assert routed == [5, 6, 9, 0]
+    stats = feed.stats
+    assert (stats.received, stats.decode_errors, stats.missing, stats.restarts) == (4, 1, 2, 1)
+    healthy, reason = feed.health()
+    assert healthy and reason == "ok: streaming engine studio"
