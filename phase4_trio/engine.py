@@ -17,13 +17,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from . import metrics as m
 from .capture import CaptureBridge, CaptureSource, open_source
-from .cluster.publisher import NatsPublisher
 from .config import Config
 from .dsp import Analyzer
 from .pipeline.processor import Processor
@@ -32,6 +31,9 @@ from .record import WavRecorder
 from .transport.http import HttpApp, load_assets
 from .transport.server import WebServer
 from .transport.udp import UdpStats, run_udp_sender
+
+if TYPE_CHECKING:
+    from .cluster.publisher import NatsPublisher
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,8 @@ class Engine:
         # NATS publishing (docs/scaling.md): a router subscriber with its own task.
         self.nats: NatsPublisher | None = None
         if config.output.nats.enabled:
+            from .cluster.publisher import NatsPublisher  # nats-py is imported only when used
+
             self.nats = NatsPublisher(
                 config.output.nats,
                 sample_rate=self.sample_rate,
