@@ -26,7 +26,7 @@ def _server(config: TransportConfig, health: str) -> tuple[WebServer, Router]:
 async def _first_frame(url: str, router: Router, frame: int) -> int:
     async with trio_websocket.open_websocket_url(url) as connection:
         await wait_for(lambda: bool(router.subscriptions), 5, "the client's subscription")
-        router.route([Spectrum(frame, 0.0, 44100, 256, ZEROS, ZEROS, 0.0, 0.0)])
+        router.route((Spectrum(frame, 0.0, 44100, 256, ZEROS, ZEROS, 0.0, 0.0),))
         with trio.fail_after(5):
             message = await connection.get_message()
     count: int = orjson.loads(message)["frameCount"]

@@ -8,20 +8,17 @@ at every (re)connection and is the answer to a request on that subject.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import trio
 
 from .. import metrics as m
 from ..config import NatsConfig
-from ..pipeline.messages import Spectrum
-from ..pipeline.router import Router, Subscription
+from ..pipeline.router import Router
 from .codec import StreamMeta, spectrum_payload
 from .link import NatsLink, link_metrics
 from .naming import meta_subject, spectra_subject
 
-# Spectra waiting for the publishing task: at real time it takes each one as it comes; this
-# covers a stall of ~0.4 s at 172 spectra/s before the oldest are dropped.
+# Batches waiting for the publishing task (latest wins): at real time it takes each one as it
+# comes; this covers a stall of at least ~0.4 s at 172 spectra/s before the oldest are dropped.
 QUEUE = 64
 
 
@@ -45,25 +42,14 @@ class NatsPublisher:
         self, router: Router, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
         """Publish until cancelled; started before the first connection is made."""
-        with router.subscribe("nats", QUEUE, latest_wins=True) as subscription:
+        with router.subscribe("nats", QUEUE) as subscription:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.link.run)
                 task_status.started()
                 publish, subject = self.link.publish, self.subject
                 while True:
-                    spectra = await next_batch(subscription)
+                    spectra = await subscription.next()
                     publish(subject, [spectrum_payload(spectrum) for spectrum in spectra])
 
     def metrics(self) -> list[m.Metric]:
         return link_metrics(self.link)
-
-
-async def next_batch(subscription: Subscription) -> Sequence[Spectrum]:
-    """Every spectrum waiting, oldest first (at least one)."""
-    receive = subscription.receive
-    batch = [await receive.receive()]
-    while True:
-        try:
-            batch.append(receive.receive_nowait())
-        except trio.WouldBlock:
-            return batch

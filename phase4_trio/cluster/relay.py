@@ -26,7 +26,7 @@ import trio
 from .. import metrics as m
 from ..config import Config, TransportConfig
 from ..errors import Phase4Error
-from ..pipeline.messages import Spectrum
+from ..pipeline.messages import Batch, Spectrum
 from ..pipeline.router import Router
 from ..transport.http import HttpApp, Response, load_assets
 from ..transport.server import WebServer
@@ -45,10 +45,12 @@ RESERVED_IDS = ("ws", "metrics", "healthz", "index.html")
 
 @attrs.define
 class FeedStats:
-    """``missing``: frames absent between two consecutive spectra (lost before the relay)."""
+    """``missing``: frames absent between two consecutive spectra (lost before the relay);
+    ``router_full``: spectra dropped because the router task was behind."""
 
     received: int = 0
     decode_errors: int = 0
+    router_full: int = 0
     missing: int = 0
     restarts: int = 0
 
@@ -62,6 +64,7 @@ class EngineFeed:
         subject: str,
         link: NatsLink,
         transport: TransportConfig,
+        router_queue: int,
         assets: dict[str, Response],
         render_metrics: Callable[[], str],
         observe_latency: Callable[[float], None],
@@ -69,6 +72,7 @@ class EngineFeed:
         self.engine_id = engine_id
         self.subject = subject
         self.router = Router()
+        self._batches, self.batches = trio.open_memory_channel[Batch](router_queue)
         app = HttpApp(assets, render_metrics, self.health)
         self.web = WebServer(transport, self.router, app, observe_latency)
         self.stats = FeedStats()
@@ -99,7 +103,14 @@ class EngineFeed:
         if spectra:
             stats.received += len(spectra)
             self.last_received = time.monotonic()
-            feed(self.router, spectra)
+            try:
+                self._batches.send_nowait(tuple(spectra))
+            except trio.WouldBlock:
+                stats.router_full += len(spectra)
+
+    async def run(self) -> None:
+        """The engine's router task, fed by :meth:`accept` as the processor feeds an engine's."""
+        await self.router.run(self.batches)
 
     def health(self) -> tuple[bool, str]:
         link = self._link
@@ -123,11 +134,6 @@ class EngineFeed:
         log.warning("relay: undecodable message on %s: %s%s", self.subject, error, more)
         self._quiet_until = now + ERROR_LOG_INTERVAL
         self._suppressed = 0
-
-
-def feed(router: Router, spectra: Sequence[Spectrum]) -> None:
-    """Hand a batch of consecutive spectra to the router, as the processor does."""
-    router.route(spectra)
 
 
 class Relay:
@@ -161,6 +167,7 @@ class Relay:
                 subject,
                 self.link,
                 config.transport,
+                config.pipeline.router_queue,
                 assets,
                 self.render_metrics,
                 self.latency_histogram.observe,
@@ -176,6 +183,8 @@ class Relay:
         """Serve until cancelled; ``task_status.started(self)`` once the address is bound."""
         await self.web.bind()
         async with trio.open_nursery() as nursery:
+            for engine_feed in self.feeds:
+                nursery.start_soon(engine_feed.run)
             await nursery.start(self.link.run)
             await nursery.start(self.web.run)
             nursery.start_soon(self._receive)
@@ -233,6 +242,12 @@ class Relay:
                 per_engine([f.stats.missing for f in feeds]),
             ),
             m.labelled(
+                "phase4_relay_router_dropped_total",
+                "counter",
+                "Spectra dropped because an engine's router task was behind.",
+                per_engine([f.stats.router_full for f in feeds]),
+            ),
+            m.labelled(
                 "phase4_relay_engine_restarts_total",
                 "counter",
                 "Times an engine's frame count started again from below the last one.",
@@ -279,7 +294,7 @@ class Relay:
                 "phase4_endpoints_dropped_total",
                 "Spectra lost by all endpoints since start, those gone included.",
                 sum(
-                    f.router.closed_dropped + sum(s.dropped for s in f.router.subscriptions)
+                    f.router.stats.gone_dropped + sum(s.dropped for s in f.router.subscriptions)
                     for f in feeds
                 ),
             ),
