@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import orjson
+import pytest
 import trio
 import trio_websocket
 
@@ -53,3 +54,25 @@ async def test_a_mounted_server_answers_under_its_prefix() -> None:
         assert await _first_frame(f"ws://{base}/ws", front_router, 7) == 7
         nursery.cancel_scope.cancel()
     assert studio.stats.clients_total == 1 and front.stats.clients_total == 1
+
+
+async def test_clients_of_a_mounted_server_get_1001_when_the_front_one_stops() -> None:
+    config = TransportConfig(websocket_address=Address.parse("127.0.0.1:0"))
+    front, _ = _server(config, "ok")
+    studio, studio_router = _server(config, "ok")
+    front.mount("studio", studio)
+    scope = trio.CancelScope()
+
+    async def serve(*, task_status: trio.TaskStatus[None]) -> None:
+        with scope:
+            await front.run(task_status=task_status)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(serve)
+        url = f"ws://127.0.0.1:{front.port}/studio/ws"
+        async with trio_websocket.open_websocket_url(url) as connection:
+            await wait_for(lambda: bool(studio_router.subscriptions), 5, "the subscription")
+            scope.cancel()
+            with trio.fail_after(5), pytest.raises(trio_websocket.ConnectionClosed) as closed:
+                await connection.get_message()
+    assert closed.value.reason.code == 1001
