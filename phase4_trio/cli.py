@@ -82,6 +82,9 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "udp", None) is not None:
         put("transport", "udp_send_address", args.udp)
         put("transport", "udp_enabled", True)
+    servers = getattr(args, "publish", None) or getattr(args, "nats", None)
+    if servers is not None:
+        overrides.setdefault("output", {}).setdefault("nats", {})["servers"] = servers
     if getattr(args, "osc", None) is not None:
         overrides.setdefault("output", {}).setdefault("osc", {})["targets"] = args.osc
     if getattr(args, "wled", None) is not None:
@@ -142,11 +145,14 @@ async def _run_until_signal(
     log.info("stopped")
 
 
-async def _cancel_on_signal(signals: Any, scope: trio.CancelScope, events: HostEvents) -> None:
+async def _cancel_on_signal(
+    signals: Any, scope: trio.CancelScope, events: HostEvents | None = None
+) -> None:
     async for signum in signals:
         name = signal.Signals(signum).name
         log.info("received %s, shutting down", name)
-        events.stop_reason = f"signal {name}"
+        if events is not None:
+            events.stop_reason = f"signal {name}"
         scope.cancel()
         return
 
@@ -165,6 +171,29 @@ async def _cancel_on_stdin_close(scope: trio.CancelScope, events: HostEvents) ->
     log.info("stdin closed, shutting down")
     events.stop_reason = "stdin closed"
     scope.cancel()
+
+
+def cmd_relay(args: argparse.Namespace) -> int:
+    from .cluster.relay import Relay
+
+    config = load(args)
+    setup_logging(config.log_level)
+    relay = Relay(config, args.engine or [])
+    trio.run(_relay_until_signal, relay)
+    return 0
+
+
+async def _relay_until_signal(relay: Any) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_cancel_on_signal, signals, nursery.cancel_scope)
+            await nursery.start(relay.run)
+            page, websocket = relay.urls
+            mounted = ", ".join(f"{feed.engine_id} at /{feed.engine_id}/" for feed in relay.feeds)
+            print(
+                f"phase4: relay page {page}  websocket {websocket}  engines {mounted}", flush=True
+            )
+    log.info("stopped")
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -249,6 +278,11 @@ def build_parser() -> ArgumentParser:
         "--udp", metavar="HOST:PORT", help="also send the binary spectrum by UDP to HOST:PORT"
     )
     run.add_argument(
+        "--publish",
+        metavar="nats://HOST:PORT[,...]",
+        help="also publish every spectrum to these NATS servers (docs/scaling.md)",
+    )
+    run.add_argument(
         "--osc",
         metavar="HOST:PORT",
         action="append",
@@ -275,6 +309,27 @@ def build_parser() -> ArgumentParser:
         help="exit 0 when stdin closes (the app that started phase4 has gone)",
     )
     run.set_defaults(handler=cmd_run)
+
+    relay = commands.add_parser(
+        "relay", help="serve the page and stream of engines that publish to NATS (docs/scaling.md)"
+    )
+    _add_config_flag(relay)
+    relay.add_argument(
+        "--nats",
+        metavar="nats://HOST:PORT[,...]",
+        help="NATS servers to subscribe through (default: output.nats.servers)",
+    )
+    relay.add_argument(
+        "--engine",
+        metavar="ID",
+        action="append",
+        help="an engine id to serve (repeatable; the first is also served at /)",
+    )
+    relay.add_argument(
+        "--ws", metavar="HOST:PORT", help="page + WebSocket address (default 127.0.0.1:8889)"
+    )
+    relay.add_argument("--log-level", metavar="L", help="debug, info, warning, error")
+    relay.set_defaults(handler=cmd_relay)
 
     record = commands.add_parser(
         "record", help="capture to a WAV file with a live level meter (until S seconds or Ctrl-C)"

@@ -77,6 +77,8 @@ def ready_from(engine: Engine) -> Event:
     outputs = []
     if config.transport.udp_enabled:
         outputs.append(output("udp", str(config.transport.udp_send_address)))
+    if config.output.nats.enabled:
+        outputs += [output("nats", server) for server in config.output.nats.servers]
     for sender in engine.outputs:
         outputs += [output(sender.name, target.target) for target in sender.stats.targets]
     return ready(

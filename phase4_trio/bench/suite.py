@@ -517,6 +517,12 @@ async def run_suite(options: BenchOptions, progress: Progress) -> dict[str, Any]
     results["binary_available"] = binary_available()
     if options.peer:
         results["peer"] = await suite.peer()
+    if options.nats:
+        from .nats import nats_bench
+
+        results["nats"] = await nats_bench(
+            options.nats, seconds=options.seconds, fanout_max=options.fanout_max, progress=progress
+        )
     if options.soak:
         results["soak"] = await suite.soak()
     return results
