@@ -284,10 +284,21 @@ def _peer_checks() -> list[Check]:
             optional=True,
         ),
         Check(
+            "peer.device_floor_cpu_percent",
+            "floor: a copy-only PortAudio callback on the device, CPU",
+            "% of a core",
+            _dig("peer", "device_floor", "cpu_percent"),
+            optional=True,
+        ),
+        Check(
             "peer.phase4_idle_cpu_percent",
             "device: CPU, no client",
             "% of a core",
             _dig(*device, "idle", "cpu_percent"),
+            "<=",
+            1.5,
+            _dig("peer", "device_floor", "cpu_percent"),
+            "the device floor",
             optional=True,
         ),
         Check(
