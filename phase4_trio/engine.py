@@ -33,6 +33,7 @@ from . import metrics as m
 from .capture import Block, CaptureBridge, CaptureSource, CaptureState, open_source
 from .config import Config
 from .dsp import Analyzer
+from .errors import Phase4Error
 from .outputs import configured_outputs
 from .pipeline.messages import Batch
 from .pipeline.processor import Processor
@@ -304,12 +305,17 @@ async def _named(
     *args: Any,
     task_status: trio.TaskStatus[Any] | None = None,
 ) -> None:
-    """Run a task; if it fails, say which one before the failure takes the engine down."""
+    """Run a task; if it fails, say which one before the failure takes the engine down.
+
+    A user's mistake found by a task as it starts (an unresolvable UDP host) is the CLI's to
+    report, as one line: no traceback for it here."""
     try:
         if task_status is None:
             await function(*args)
         else:
             await function(*args, task_status=task_status)
+    except Phase4Error:
+        raise
     except Exception:
         log.error("task %r failed; shutting the engine down", name, exc_info=True)
         raise
