@@ -13,7 +13,9 @@ docs/architecture.md)::
         └─tap─▶ WavRecorder FIFO (every block)                      │ batches
                                                                      ▼
                             ws client × N ◀─[client_queue]─ router ◀─[router_queue]
-                            UDP sender    ◀─[1]──────────────┘
+                            UDP sender    ◀─[1]──────────────┤
+                            OSC, WLED     ◀─[64]─────────────┤
+                            NATS          ◀─[publisher's]────┘
 
 The router tells the bridge what its subscribers want (:meth:`Engine._follow_demand`): with
 nobody listening the bridge rests and Trio is not woken per block.

@@ -57,6 +57,7 @@ class Subscription:
     dropped: int = 0
     skipped: int = 0
     queued: int = 0
+    _batches: int = 0  # batches in the channel, so taking them needs no failed receive
     _next_due: float = -math.inf
     _held: list[Spectrum] = attrs.field(factory=list, repr=False)
 
@@ -67,6 +68,11 @@ class Subscription:
     @property
     def batches_waiting(self) -> int:
         return self._receive.statistics().current_buffer_used
+
+    @property
+    def held(self) -> int:
+        """Spectra a ``keep_all`` subscriber has been given, not yet due (part of ``queued``)."""
+        return len(self._held)
 
     def offer(self, batch: Batch) -> None:
         """Queue without waiting (called by the router task)."""
@@ -106,6 +112,8 @@ class Subscription:
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             self.dropped += len(batch)
             return
+        else:
+            self._batches += 1
         self.queued += len(batch)
 
     async def next(self) -> list[Spectrum]:
@@ -113,12 +121,12 @@ class Subscription:
 
         Only the subscriber's own task calls this.
         """
-        spectra = list(await self._receive.receive())
-        while True:
-            try:
-                spectra += self._receive.receive_nowait()
-            except trio.WouldBlock:
-                break
+        receive = self._receive
+        spectra = list(await receive.receive())
+        self._batches -= 1
+        while self._batches:
+            spectra += receive.receive_nowait()
+            self._batches -= 1
         self.taken += len(spectra)
         self.queued -= len(spectra)
         return spectra
@@ -126,11 +134,9 @@ class Subscription:
     def latest(self) -> Spectrum | None:
         """The newest spectrum waiting, without waiting; older ones count as skipped."""
         spectra: list[Spectrum] = []
-        while True:
-            try:
-                spectra += self._receive.receive_nowait()
-            except trio.WouldBlock:
-                break
+        while self._batches:
+            spectra += self._receive.receive_nowait()
+            self._batches -= 1
         if not spectra:
             return None
         self.queued -= len(spectra)

@@ -64,5 +64,5 @@ def parse_options(query: str) -> ClientOptions:
                 raise OptionError(f"flux: expected 0 or 1, got {value!r}")
             options["flux"] = value == "1"
         else:
-            raise OptionError(f"{name}: unknown parameter (known: format, fps, bins, flux)")
+            raise OptionError(f"{name!r}: unknown parameter (known: format, fps, bins, flux)")
     return ClientOptions(**options)  # type: ignore[arg-type]
