@@ -30,10 +30,21 @@ def phase4(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
     )
 
 
-def test_version() -> None:
-    result = phase4("--version")
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_version(flag: str) -> None:
+    result = phase4(flag)
     assert result.returncode == 0
     assert result.stdout.strip() == f"phase4 {__version__}"
+
+
+def test_bare_phase4_prints_the_help_and_exits_2() -> None:
+    result = phase4()
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("usage: phase4 [-h] [-V] COMMAND ...")
+    for command in ("run", "record", "config", "devices", "bench"):
+        assert f"\n    {command} " in result.stderr, command
+    assert "required" not in result.stderr
 
 
 def test_validate_three_mistakes_prints_three_lines(tmp_path: Path) -> None:
@@ -43,7 +54,8 @@ def test_validate_three_mistakes_prints_three_lines(tmp_path: Path) -> None:
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 3, result.stderr
-    assert {line.split(":")[0] for line in lines} == {
+    assert all(line.startswith("phase4: ") for line in lines), lines
+    assert {line.split(":")[1].strip() for line in lines} == {
         "input.buffer_size",
         "input.sample_rate",
         "dsp.fft_window",
@@ -81,8 +93,15 @@ def test_show_output_revalidates(tmp_path: Path) -> None:
         (["run", "--ws", "nowhere"], "transport.websocket_address: expected HOST:PORT"),
         (["run", "--source", "wav:/no/such.wav"], "wav:/no/such.wav: cannot read"),
         (["run", "--config", "/no/such.yaml"], "/no/such.yaml: cannot read config file"),
-        (["run", "--bogus"], "unrecognized arguments: --bogus"),
-        (["frobnicate"], "invalid choice"),
+        (
+            ["run", "--source", "tone:30000"],
+            "input.source: a 30000 Hz tone is at or above the Nyquist frequency (22050 Hz",
+        ),
+        (["run", "--bogus"], "unrecognized arguments: --bogus (see phase4 run --help)"),
+        (["record"], "required: OUT.wav (see phase4 record --help)"),
+        (["record", "x.wav", "--seconds", "-1"], "must be a positive number of seconds"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["config", "validate"], "required: F (see phase4 config validate --help)"),
     ],
 )
 def test_user_errors_are_one_line_exit_2(args: list[str], expected: str) -> None:
@@ -90,13 +109,32 @@ def test_user_errors_are_one_line_exit_2(args: list[str], expected: str) -> None
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("phase4: "), lines[0]
     assert expected in lines[0]
 
 
-def test_env_error_names_the_key() -> None:
+def test_env_error_names_the_variable_and_the_key() -> None:
     result = phase4("config", "show", env={"PHASE4_DSP__FFT_WINDOW": "square"})
     assert result.returncode == 2
-    assert result.stderr.startswith("dsp.fft_window: must be one of")
+    assert result.stderr.startswith(
+        "phase4: PHASE4_DSP__FFT_WINDOW: dsp.fft_window: must be one of"
+    )
+    result = phase4("run", env={"PHASE4_INPUT__SAMPLERATE": "48000"})
+    assert result.returncode == 2
+    assert result.stderr == (
+        "phase4: PHASE4_INPUT__SAMPLERATE: input.samplerate: unknown key"
+        " (did you mean sample_rate?)\n"
+    )
+
+
+def test_durations_show_as_written_and_round_trip(tmp_path: Path) -> None:
+    shown = phase4("config", "show", env={"PHASE4_TRANSPORT__UDP_SEND_INTERVAL": "0.0015"})
+    assert shown.returncode == 0, shown.stderr
+    assert "  handshake_timeout: 5s\n" in shown.stdout
+    assert "  udp_send_interval: 1.5ms\n" in shown.stdout
+    out = tmp_path / "shown.yaml"
+    out.write_text(shown.stdout)
+    assert phase4("config", "validate", str(out)).returncode == 0
 
 
 def test_invalid_yaml_is_one_line(tmp_path: Path) -> None:

@@ -8,8 +8,7 @@ import trio
 
 from ..config import DeviceSource, InputConfig, NoiseSource, ToneSource, WavSource
 from .bridge import INPUT_OVERFLOW, INPUT_UNDERFLOW, BridgeStats, CaptureBridge, CaptureTap
-from .synthetic import NoiseGenerator, SyntheticSource, ToneGenerator, WavGenerator
-from .wavfile import WavData, read_wav
+from .synthetic import NoiseGenerator, SyntheticSource, ToneGenerator, WavGenerator, read_wav
 
 
 class CaptureSource(Protocol):
@@ -55,7 +54,6 @@ __all__ = [
     "CaptureSource",
     "CaptureTap",
     "SyntheticSource",
-    "WavData",
     "open_source",
     "read_wav",
 ]

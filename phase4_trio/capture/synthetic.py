@@ -12,14 +12,16 @@ import contextlib
 import math
 import threading
 import time
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import trio
 
+from ..errors import Phase4Error
 from ..pipeline.messages import FloatArray
+from ..wav import WavData, decode
 from .bridge import CaptureBridge
-from .wavfile import WavData
 
 MAX_SLEEP = 0.05
 UNPACED_BATCH = 16
@@ -66,6 +68,18 @@ class NoiseGenerator:
     def fill(self, out: FloatArray) -> None:
         self._rng.random(out.shape, dtype=np.float32, out=out)
         out -= 0.5
+
+
+def read_wav(path: str | Path) -> WavData:
+    """Decode a whole WAV file; any problem is one :class:`Phase4Error` line naming the file."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as error:
+        raise Phase4Error(f"wav:{path}: cannot read ({error.strerror or error})") from None
+    try:
+        return decode(raw)
+    except ValueError as error:
+        raise Phase4Error(f"wav:{path}: not a usable WAV file ({error})") from None
 
 
 class WavGenerator:

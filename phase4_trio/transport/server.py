@@ -8,8 +8,10 @@ else gets a plain HTTP response and the connection is closed.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
+import socket
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -18,7 +20,7 @@ import h11
 import trio
 import trio_websocket
 
-from ..config import TransportConfig
+from ..config import Address, TransportConfig
 from ..errors import Phase4Error
 from ..pipeline.router import Router
 from .http import HttpApp, Response, text
@@ -126,6 +128,18 @@ def serialize(response: Response, *, method: str = "GET") -> bytes:
     return b"".join(part for part in parts if part)
 
 
+def free_port_near(address: Address, tries: int = 20) -> int:
+    """A port above ``address.port`` that is free on its host now, to suggest to a user whose
+    port is taken; 0 (any free port) when none of the next ``tries`` is."""
+    for port in range(address.port + 1, min(address.port + 1 + tries, 65536)):
+        with contextlib.suppress(OSError):
+            family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.bind((address.host, port))
+                return port
+    return 0
+
+
 class WebServer:
     """Serves HTTP and WebSocket clients on one address, for as long as its task lives."""
 
@@ -151,7 +165,11 @@ class WebServer:
             self._listeners = await trio.open_tcp_listeners(address.port, host=address.host)
         except OSError as error:
             if error.errno == errno.EADDRINUSE:
-                reason = "address already in use"
+                other = attrs.evolve(address, port=free_port_near(address))
+                reason = (
+                    "address already in use (another phase4?); pick another port,"
+                    f" e.g. --ws {other}"
+                )
             else:
                 reason = error.strerror or str(error)
             raise Phase4Error(
