@@ -15,6 +15,7 @@ import pytest
 
 from engine_helpers import catches_sigterm
 from phase4_trio import __version__
+from phase4_trio.transport import lan
 
 
 def phase4(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -148,9 +149,13 @@ def test_invalid_yaml_is_one_line(tmp_path: Path) -> None:
 
 def start_engine(*args: str) -> tuple[subprocess.Popen[str], str]:
     """Start ``phase4 run`` on an ephemeral port; return the process and its printed line."""
+    return start_engine_at("127.0.0.1:0", *args)
+
+
+def start_engine_at(address: str, *args: str) -> tuple[subprocess.Popen[str], str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PHASE4_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "phase4_trio", "run", "--ws", "127.0.0.1:0", *args],
+        [sys.executable, "-m", "phase4_trio", "run", "--ws", address, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -206,4 +211,54 @@ def test_port_in_use_is_one_line_exit_2() -> None:
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert "address already in use" in lines[0]
+    assert lines[0].startswith(
+        f"phase4: transport.websocket_address: cannot listen on 127.0.0.1:{port}:"
+        " address already in use (another phase4?); pick another port, e.g. --ws 127.0.0.1:"
+    )
+    suggested = int(lines[0].rsplit(":", 1)[1])
+    assert suggested > port
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", suggested))  # the suggestion really is free
+
+
+def test_all_interfaces_prints_urls_other_machines_can_use() -> None:
+    """``--ws 0.0.0.0:PORT``: the second line names this host's network addresses, and the
+    page and its WebSocket really answer there (an Origin of that address is the page's own)."""
+    process, line = start_engine_at("0.0.0.0:0", "--source", "tone:440")
+    try:
+        assert line.startswith("phase4: page http://127.0.0.1:"), line
+        assert line.rstrip().endswith("(Ctrl-C stops)")
+        port = int(line.split()[2].rsplit(":", 1)[1].strip("/"))
+        assert process.stdout is not None
+        second = process.stdout.readline()
+        addresses = lan.reachable(lan.interface_addresses())
+        if not addresses:
+            assert second == (
+                "phase4: listening on every interface, but this machine has no network address\n"
+            )
+            return
+        urls = [f"http://{address}:{port}/" for address in addresses]
+        assert second == (
+            f"phase4: listening on every interface: from another machine open"
+            f" {' or '.join(urls)} (its firewall and this one's must let TCP port {port} through)\n"
+        )
+        with urllib.request.urlopen(urls[0], timeout=5) as response:
+            assert b"<canvas" in response.read()
+        host = f"{addresses[0]}:{port}"
+        with socket.create_connection((addresses[0], port), timeout=5) as client:
+            client.sendall(
+                f"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                f"Sec-WebSocket-Version: 13\r\nOrigin: http://{host}\r\n\r\n".encode()
+            )
+            assert client.recv(4096).startswith(b"HTTP/1.1 101 ")
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=10)
+
+
+def test_lan_addresses_offered_are_ipv4_and_not_loopback() -> None:
+    given = ["127.0.0.1", "192.168.1.20", "169.254.3.4", "::1", "fe80::1", "10.0.0.7", "10.0.0.7"]
+    assert lan.reachable(given) == ["192.168.1.20", "10.0.0.7"]
+    assert lan.page_urls(given, 8891) == ["http://192.168.1.20:8891/", "http://10.0.0.7:8891/"]
+    assert "127.0.0.1" in lan.interface_addresses()  # the loopback interface is read too

@@ -17,8 +17,24 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from pagekit import CHROMIUM, CHROMIUM_ARGS, TONE_HZ, Engine, free_port, open_page
+from pagekit import CHROMIUM, CHROMIUM_ARGS, DOCS, TONE_HZ, Docs, Engine, free_port, open_page
 from playwright.sync_api import Browser, Page, sync_playwright
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--write-docs",
+        action="store_true",
+        help="write the screenshots to docs/img and the draw-time table to docs/page.md",
+    )
+
+
+@pytest.fixture(scope="session")
+def docs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Docs:
+    """docs/ with --write-docs (nox -s docs), otherwise a temporary copy of its layout."""
+    if request.config.getoption("--write-docs"):
+        return Docs(DOCS)
+    return Docs(tmp_path_factory.mktemp("docs"))
 
 
 @pytest.fixture(scope="session")

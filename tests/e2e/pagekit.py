@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shlex
 import signal
 import socket
@@ -23,7 +24,6 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
-IMG = DOCS / "img"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -373,7 +373,26 @@ def settle(page: Any, frames: int = 3) -> None:
     wait_frames(page, frames)
 
 
-def shot(page: Any, name: str, selector: str | None = None) -> None:
-    IMG.mkdir(parents=True, exist_ok=True)
-    target = page.locator(selector) if selector else page
-    target.screenshot(path=str(IMG / name))
+@dataclass
+class Docs:
+    """Where the tests' screenshots and the draw-time table go: docs/ itself only when asked
+    (``--write-docs``, what ``nox -s docs`` runs), a temporary directory otherwise, so a test
+    run never rewrites tracked files but every run still takes the screenshots."""
+
+    root: Path
+
+    def shot(self, page: Any, name: str, selector: str | None = None) -> None:
+        img = self.root / "img"
+        img.mkdir(parents=True, exist_ok=True)
+        target = page.locator(selector) if selector else page
+        target.screenshot(path=str(img / name))
+
+    def replace_section(self, name: str, pattern: re.Pattern[str], text: str, heading: str) -> None:
+        """Put ``text`` where ``pattern`` matches in docs/NAME (or append it under ``heading``)
+        and write the result to this root."""
+        current = (DOCS / name).read_text(encoding="utf-8") if (DOCS / name).exists() else ""
+        if pattern.search(current):
+            updated = pattern.sub(lambda _m: text, current)
+        else:
+            updated = current.rstrip("\n") + f"\n\n{heading}\n\n{text}\n"
+        (self.root / name).write_text(updated, encoding="utf-8")

@@ -1,7 +1,8 @@
 """Draw time per animation frame with every view on, fed by a real engine at ~172 messages/s.
 
-Measured, not asserted (beyond "it drew"): the figures go into docs/page.md between the
-``bench:start`` / ``bench:end`` markers, with the machine's load at the time.
+Measured, not asserted (beyond "it drew"): with ``--write-docs`` (``nox -s docs``) the figures
+go into docs/page.md between the ``bench:start`` / ``bench:end`` markers, with the machine's
+load at the time; otherwise into a temporary copy, and printed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from pagekit import DOCS, open_page, settle, shot, wait_connected
+from pagekit import Docs, open_page, settle, wait_connected
 
 pytestmark = pytest.mark.e2e
 
@@ -64,7 +65,7 @@ def row(name: str, r: dict) -> str:
     )
 
 
-def test_draw_time_with_all_views_at_172_messages_per_second(page, engines):
+def test_draw_time_with_all_views_at_172_messages_per_second(page, engines, docs):
     engine = engines("noise")
     rows = []
     try:
@@ -77,22 +78,22 @@ def test_draw_time_with_all_views_at_172_messages_per_second(page, engines):
             rows.append(row(name, result))
             print(rows[-1])
             if not query:
-                shot(page, "noise-all-views.png")
+                docs.shot(page, "noise-all-views.png")
             else:
-                shot(page, "noise-24th-octave.png", "#views")
+                docs.shot(page, "noise-24th-octave.png", "#views")
     finally:
         engine.stop()
-    write_bench(rows)
+    write_bench(docs, rows)
 
 
-def write_bench(rows: list[str]) -> None:
+def write_bench(docs: Docs, rows: list[str]) -> None:
     load = os.getloadavg()
     ua_note = (
         "headless Chromium (/usr/bin/chromium, --disable-gpu: software canvas), viewport 1280x1000"
     )
     text = "\n".join(
         [
-            "<!-- bench:start (written by tests/e2e/test_page_bench.py; do not edit by hand) -->",
+            "<!-- bench:start (written by nox -s docs; do not edit by hand) -->",
             f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
             f"{os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}; "
             f"{ua_note}; engine `--source noise` at 44.1 kHz / 256 (~172 messages/s); "
@@ -105,11 +106,5 @@ def write_bench(rows: list[str]) -> None:
             "<!-- bench:end -->",
         ]
     )
-    doc = DOCS / "page.md"
-    current = doc.read_text(encoding="utf-8") if doc.exists() else "# The live page\n"
     pattern = re.compile(r"<!-- bench:start.*?<!-- bench:end -->", re.S)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _m: text, current)
-    else:
-        updated = current.rstrip("\n") + "\n\n## Draw time (measured)\n\n" + text + "\n"
-    doc.write_text(updated, encoding="utf-8")
+    docs.replace_section("page.md", pattern, text, "## Draw time (measured)")

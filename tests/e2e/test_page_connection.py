@@ -15,7 +15,6 @@ from pagekit import (
     open_page,
     plot_of,
     read_bars,
-    shot,
     wait_connected,
     write_click_track,
 )
@@ -95,7 +94,7 @@ def test_reconnects_by_itself_after_the_engine_restarts(page):
         second.stop()
 
 
-def test_shows_the_bpm_of_a_click_track(page, engines, tmp_path):
+def test_shows_the_bpm_of_a_click_track(page, engines, tmp_path, docs):
     wav = write_click_track(tmp_path / "clicks-120.wav", bpm=120.0, seconds=10.0)
     engine = engines(f"wav:{wav}")
     try:
@@ -111,6 +110,6 @@ def test_shows_the_bpm_of_a_click_track(page, engines, tmp_path):
         assert bpm == pytest.approx(120, abs=3)
         assert page.text_content("#bpmConfidenceDisplay").endswith("%")
         assert float(page.text_content("#fluxDisplay")) >= 0
-        shot(page, "click-track.png")
+        docs.shot(page, "click-track.png")
     finally:
         engine.stop()
