@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from unittest.mock import ANY
 
 import h11
 import pytest
@@ -148,6 +149,17 @@ async def test_a_client_that_leaves_mid_head_or_at_once_costs_nothing() -> None:
         line, _, _ = parse(await exchange(engine, b"GET / HTTP/1.1\r\nHost: x\r\n", eof=True))
         assert line == "HTTP/1.1 400 Bad Request"
         assert (await http(engine, get("/")))[0] == 200
+
+
+async def test_healthz_says_no_signal_for_a_silent_input_and_stays_200() -> None:
+    async with running_engine(make_config(input={"source": "tone:1000:0"})) as engine:
+        await trio.sleep(0.6)  # real audio from a real source: let the stats task see it
+        status, _, body = await http(engine, get("/healthz"))
+        assert (status, body) == (200, b"ok: no signal (audio flowing, but below -90 dBFS)\n")
+    quiet = 10 ** (-80 / 20)  # a quiet input is still a signal
+    async with running_engine(make_config(input={"source": f"tone:1000:{quiet}"})) as engine:
+        await trio.sleep(0.6)
+        assert await http(engine, get("/healthz")) == (200, ANY, b"ok: audio flowing\n")
 
 
 async def test_healthz_is_503_before_audio_flows() -> None:

@@ -31,6 +31,7 @@ import trio
 from .. import wav
 from ..config import RecordFormat
 from ..errors import Phase4Error
+from ..level import dbfs
 from ..pipeline.messages import FloatArray
 from .fifo import FrameFifo
 
@@ -39,11 +40,6 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.02
 HEADER_UPDATE_SECONDS = 1.0
 JOIN_TIMEOUT = 30.0
-
-
-def dbfs(value: float) -> float:
-    """20·log10 of a linear level relative to full scale; -inf for silence."""
-    return 20.0 * math.log10(value) if value > 0 else -math.inf
 
 
 @attrs.frozen
