@@ -2,7 +2,7 @@
 
 Run with ``pytest -m e2e tests/e2e`` (or ``nox -s e2e``). Chromium is the Debian package at
 /usr/bin/chromium (scripts/bootstrap); the tests never download a browser. Set
-PHASE4_E2E_ENGINE to run the page against another engine command (default
+E2E_ENGINE to run the page against another engine command (default
 ``python -m phase4_trio``).
 """
 
@@ -17,7 +17,17 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from pagekit import CHROMIUM, CHROMIUM_ARGS, DOCS, TONE_HZ, Docs, Engine, free_port, open_page
+from pagekit import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DOCS,
+    TONE_HZ,
+    Docs,
+    Engine,
+    free_port,
+    hooked_context,
+    open_page,
+)
 from playwright.sync_api import Browser, Page, sync_playwright
 
 
@@ -77,7 +87,7 @@ class PageErrors(list[str]):
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     """A fresh browser context (own localStorage) and page; fails the test on page errors."""
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    context = hooked_context(browser, viewport={"width": 1280, "height": 1000})
     pg = context.new_page()
     errors = PageErrors()
     pg.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))

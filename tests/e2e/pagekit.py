@@ -60,8 +60,9 @@ def free_port() -> int:
 
 
 def engine_command() -> list[str]:
-    """``python -m phase4_trio`` unless PHASE4_E2E_ENGINE names another command prefix."""
-    override = os.environ.get("PHASE4_E2E_ENGINE")
+    """``python -m phase4_trio`` unless E2E_ENGINE names another command prefix (not a
+    ``PHASE4_`` name: the engine would read that as a config key)."""
+    override = os.environ.get("E2E_ENGINE")
     return shlex.split(override) if override else [sys.executable, "-m", "phase4_trio"]
 
 
@@ -327,6 +328,54 @@ def canvas_digest(
             [canvas_id, list(region) if region else None],
         )
     )
+
+
+# ------------------------------------------------------------------------------ the test hook
+
+# The page puts nothing on `window`. Tests reach it through this hook, injected into every
+# page a test opens (never shipped): once the page's module has run (it runs before
+# DOMContentLoaded), import it and its pure helpers — the same module instances the page
+# uses — and gather what the tests read and call under one name.
+TEST_HOOK_JS = """
+addEventListener("DOMContentLoaded", async () => {
+  if (!document.querySelector('script[src="app.js"]')) return;
+  const [{ page }, dsp, colormaps] = await Promise.all([
+    import("/app.js"), import("/dsp.js"), import("/colormaps.js"),
+  ]);
+  window.phase4 = {
+    state: page.state,
+    stats: page.stats,
+    display: page.display,
+    views: page.views,
+    get lastFrame() { return page.intake.latest; },
+    get drawnFrame() { return page.intake.drawn; },
+    get paused() { return page.loop.paused; },
+    get drawTimes() { return page.loop.recentDrawTimes(); },
+    drawStats: () => page.loop.drawStats(),
+    resetDrawTimes: () => page.loop.resetDrawTimes(),
+    xForFrequency: (hz) => page.views.bars.xForFrequency(hz),
+    setState: page.setState,
+    connect: page.connect,
+    disconnect: page.disconnect,
+    togglePause: page.togglePause,
+    /** Feed a message exactly as if it had arrived on the socket (object or JSON text). */
+    feed: (m) => (typeof m === "string" ? page.intake.text(m) : page.intake.accept(m)),
+    nextDraw: () => page.loop.nextDraw(),
+    aWeightingDb: dsp.aWeightingDb,
+    octaveBands: dsp.octaveBands,
+    noteName: dsp.noteName,
+    colorAt: colormaps.colorAt,
+    defaultServer: page.defaultServer,
+  };
+});
+"""
+
+
+def hooked_context(browser: Any, **options: Any) -> Any:
+    """A new browser context whose pages get the test hook."""
+    context = browser.new_context(**options)
+    context.add_init_script(TEST_HOOK_JS)
+    return context
 
 
 # ------------------------------------------------------------------------------ page actions

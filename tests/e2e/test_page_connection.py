@@ -49,7 +49,7 @@ def test_connects_to_a_second_engine_through_the_url_field(page, engines, tone_e
         page.fill("#wsUrl", other.ws)
         page.click("#connectBtn")
         page.wait_for_function(
-            f"phase4.stats.url === '{other.ws}' && phase4.stats.state === 'connected'"
+            f"phase4.stats.url === '{other.ws}?fps=60' && phase4.stats.state === 'connected'"
         )
         wait_peak_at(page, other_hz)
         assert page.get_attribute("#connectionStatus", "data-state") == "connected"

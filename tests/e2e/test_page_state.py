@@ -11,7 +11,7 @@ import json
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from pagekit import TONE_HZ, open_page, plot_of, read_bars, set_input
+from pagekit import TONE_HZ, hooked_context, open_page, plot_of, read_bars, set_input
 
 pytestmark = pytest.mark.e2e
 
@@ -107,7 +107,7 @@ def test_url_state_sets_every_control_and_round_trips(page, browser, tone_engine
     assert query_of(url)["smooth"] == ["0.8"]
     assert "views" not in query_of(url)  # all three again: the default
 
-    other = browser.new_context().new_page()
+    other = hooked_context(browser).new_page()
     try:
         other.goto(url)
         other.wait_for_function("window.phase4 !== undefined")
