@@ -48,6 +48,14 @@ async def http(engine: Engine, request: bytes) -> tuple[int, dict[str, str], byt
     return int(status_line.split()[1]), headers, body
 
 
+async def audio_seen(engine: Engine) -> None:
+    """Until the engine's stats task has seen audio from its (real, real-time) source: a
+    poll, since the stats task sets no event for it."""
+    with trio.fail_after(5):
+        while engine.health()[1] == "waiting for audio":  # noqa: ASYNC110
+            await trio.sleep(0.05)
+
+
 def get(path: str, method: str = "GET", extra: str = "") -> bytes:
     return f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}\r\n".encode()
 
@@ -58,7 +66,7 @@ async def test_page_metrics_health_and_errors() -> None:
         assert status == 200
         assert headers["content-type"].startswith("text/html")
         assert b"<canvas" in body
-        await trio.sleep(0.6)  # let the stats task see audio
+        await audio_seen(engine)
         status, _, body = await http(engine, get("/healthz"))
         assert (status, body.strip()) == (200, b"ok: audio flowing")
         status, headers, body = await http(engine, get("/metrics"))
@@ -153,12 +161,12 @@ async def test_a_client_that_leaves_mid_head_or_at_once_costs_nothing() -> None:
 
 async def test_healthz_says_no_signal_for_a_silent_input_and_stays_200() -> None:
     async with running_engine(make_config(input={"source": "tone:1000:0"})) as engine:
-        await trio.sleep(0.6)  # real audio from a real source: let the stats task see it
+        await audio_seen(engine)
         status, _, body = await http(engine, get("/healthz"))
         assert (status, body) == (200, b"ok: no signal (audio flowing, but below -90 dBFS)\n")
     quiet = 10 ** (-80 / 20)  # a quiet input is still a signal
     async with running_engine(make_config(input={"source": f"tone:1000:{quiet}"})) as engine:
-        await trio.sleep(0.6)
+        await audio_seen(engine)
         assert await http(engine, get("/healthz")) == (200, ANY, b"ok: audio flowing\n")
 
 
