@@ -262,7 +262,17 @@ def test_exchange_refuses_a_head_over_the_limit_while_it_is_incomplete() -> None
     with pytest.raises(h11.RemoteProtocolError) as refused:
         exchange.receive(filler)
     assert refused.value.error_status_hint == 431
-    assert len(exchange.received) == MAX_HEAD_BYTES + 1
+    assert len(exchange.received) == MAX_HEAD_BYTES
+
+
+def test_exchange_takes_a_head_of_exactly_the_limit() -> None:
+    start = b"GET / HTTP/1.1\r\nHost: x\r\nX: "
+    head = start + b"a" * (MAX_HEAD_BYTES - len(start) - 4) + b"\r\n\r\n"
+    assert len(head) == MAX_HEAD_BYTES
+    exchange = HttpExchange()
+    assert exchange.receive(head[:100]) is None
+    assert exchange.room() == MAX_HEAD_BYTES - 100
+    assert isinstance(exchange.receive(head[100:]), h11.Request)
 
 
 def test_exchange_writes_the_response_through_the_same_connection() -> None:

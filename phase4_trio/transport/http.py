@@ -100,14 +100,16 @@ class HttpExchange:
     """
 
     def __init__(self) -> None:
-        self.connection = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
+        # h11 refuses an incomplete head *longer* than its limit; ours is "at most 16 KiB".
+        self.connection = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES - 1)
         self.received = bytearray()
         self.method = "GET"
 
     def room(self) -> int:
-        """How many more bytes to read at most: never past one byte over the head limit, so
-        h11 sees an oversized head while it is still incomplete and refuses it (431)."""
-        return MAX_HEAD_BYTES + 1 - len(self.received)
+        """How many more bytes to read at most: never past the head limit, so h11 sees an
+        oversized head while it is still incomplete and refuses it (431); a head that fits
+        is read whole, whatever the sizes of the pieces it arrives in."""
+        return MAX_HEAD_BYTES - len(self.received)
 
     def receive(self, data: bytes) -> h11.Request | h11.ConnectionClosed | None:
         """Feed bytes (``b""`` at end of stream): the request once its head is complete, a
