@@ -21,7 +21,7 @@ import yaml
 
 from . import __version__
 from .capture import pulse
-from .config import Config, load_config
+from .config import Config, DeviceSource, load_config
 from .errors import Phase4Error
 
 log = logging.getLogger("phase4_trio")
@@ -111,16 +111,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load(args)
     setup_logging(config.log_level)
     engine = Engine(config)
-    trio.run(_run_until_signal, engine)
+    notes = []
+    if args.audio.virtual_running and isinstance(config.input.source, DeviceSource):
+        notes.append(args.audio.describe())
+    trio.run(_run_until_signal, engine, notes)
     return 0
 
 
-async def _run_until_signal(engine: Any) -> None:
+async def _run_until_signal(engine: Any, notes: Sequence[str] = ()) -> None:
+    """Run until SIGINT/SIGTERM; once running, print where the page is, then ``notes``."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_cancel_on_signal, signals, nursery.cancel_scope)
             await nursery.start(engine.run)
-            for line in _started_lines(engine):
+            for line in [*_started_lines(engine), *notes]:
                 print(f"phase4: {line}", flush=True)
     log.info("stopped")
 

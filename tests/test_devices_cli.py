@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -124,6 +126,22 @@ def test_the_virtual_device_is_found_without_its_environment(
     recorded = bare(["record", str(out), "--seconds", "0.2"])
     assert recorded.returncode == 0, recorded.stderr
     assert recorded.stdout.startswith("phase4: recorded 0.20 s (8820 frames, 44100 Hz")
+    engine = subprocess.Popen(
+        [sys.executable, "-m", "phase4_trio", "run", "--ws", "127.0.0.1:0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert engine.stdout is not None
+        first, second = engine.stdout.readline(), engine.stdout.readline()
+        assert first.startswith("phase4: page http://127.0.0.1:"), first
+        assert re.search(r"  source device \d+ 'default' \(ALSA\)  \(Ctrl-C stops\)$", first), first
+        assert second == table.stderr  # the same note: where the sound comes from
+    finally:
+        engine.send_signal(signal.SIGINT)
+        assert engine.wait(timeout=10) == 0
 
 
 def test_devices_without_any_input_says_what_to_do(tmp_path: Path) -> None:
