@@ -111,20 +111,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load(args)
     setup_logging(config.log_level)
     engine = Engine(config)
-    notes = []
     if args.audio.virtual_running and isinstance(config.input.source, DeviceSource):
-        notes.append(args.audio.describe())
-    trio.run(_run_until_signal, engine, notes)
+        log.info("%s", args.audio.describe())
+    trio.run(_run_until_signal, engine)
     return 0
 
 
-async def _run_until_signal(engine: Any, notes: Sequence[str] = ()) -> None:
-    """Run until SIGINT/SIGTERM; once running, print where the page is, then ``notes``."""
+async def _run_until_signal(engine: Any) -> None:
+    """Run until SIGINT/SIGTERM; once running, print where the page is."""
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_cancel_on_signal, signals, nursery.cancel_scope)
             await nursery.start(engine.run)
-            for line in [*_started_lines(engine), *notes]:
+            for line in _started_lines(engine):
                 print(f"phase4: {line}", flush=True)
     log.info("stopped")
 
