@@ -78,7 +78,9 @@ function connect(url) {
   server = u;
   intake.forget();
   display.clear();
-  conn.connect(streamUrl(u, state.fps));
+  const stream = streamUrl(u, state.fps);
+  stats.sampled = /[?&]fps=/.test(stream);
+  conn.connect(stream);
   writeUrl();
 }
 

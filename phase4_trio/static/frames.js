@@ -13,7 +13,8 @@ export function newStats() {
     drawn: 0, // new frames drawn
     draws: 0, // animation frames that drew anything
     idle: 0, // animation frames with nothing to do
-    gaps: 0, // frames missing from the frameCount sequence
+    gaps: 0, // frames missing from the frameCount sequence (not counted when sampled)
+    sampled: false, // the page asked for ?fps=: the engine skips frames on purpose
     serverDropped: null,
     msgRate: 0,
     drawRate: 0,
@@ -64,7 +65,7 @@ export class FrameIntake {
     stats.messages += 1;
     if (typeof msg.frameCount === "number") {
       const last = this.lastFrameCount;
-      if (last !== null && msg.frameCount > last + 1) stats.gaps += msg.frameCount - last - 1;
+      if (!stats.sampled && last !== null && msg.frameCount > last + 1) stats.gaps += msg.frameCount - last - 1;
       this.lastFrameCount = msg.frameCount;
     }
     if (this.latest !== null && this.latest !== this.drawn) stats.skipped += 1;

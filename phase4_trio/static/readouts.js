@@ -70,7 +70,7 @@ export class Readouts {
     setText("startTimeDisplay", formatTime(stats.startTime));
     $("startTimeDisplay").title = stats.startTime || "";
     setText("droppedDisplay", stats.serverDropped ?? "--");
-    setText("gapsDisplay", stats.gaps);
+    setText("gapsDisplay", stats.sampled ? "--" : stats.gaps); // skipped on purpose with ?fps=
     setText("bpmDisplay", stats.bpm > 0 ? stats.bpm.toFixed(1) : "--");
     setText("bpmConfidenceDisplay", stats.bpm > 0 ? `${Math.round(stats.bpmConfidence * 100)}%` : "--");
     setText("fluxDisplay", display.hasData ? stats.flux.toFixed(3) : "--");

@@ -66,8 +66,11 @@ def test_the_page_asks_for_its_display_rate(page, tone_engine, query, expected):
     if expected:  # the server sends at most fps per second (the tone makes ~172)
         fps = int(expected.split("=")[1])
         assert 0.5 * fps * 2 <= received <= 1.2 * fps * 2 + 5, received
+        assert page.text_content("#gapsDisplay") == "--"  # skipped on request: not gaps
+        assert page.evaluate("phase4.stats.gaps") == 0
     else:
         assert received > 150 * 2 * 0.5, received
+        assert page.text_content("#gapsDisplay").isdigit()
 
 
 def test_a_server_address_with_its_own_fps_is_left_alone(page, tone_engine):
