@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from .pipeline.messages import FloatArray
+from .samples import FloatArray
 
 NO_SIGNAL_DBFS = -90.0
 

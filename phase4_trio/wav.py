@@ -23,7 +23,7 @@ from typing import Literal, TypeAlias
 import attrs
 import numpy as np
 
-from .pipeline.messages import FloatArray
+from .samples import FloatArray
 
 PCM = 1
 IEEE_FLOAT = 3

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from phase4_trio.capture.pulse import Found, answers, discover
+from phase4_trio.capture.pulse import Found, answers, discover, virtual_env
 
 
 def serve(path: Path) -> socket.socket:
@@ -41,9 +41,11 @@ def test_a_running_virtual_device_is_used_when_nothing_else_is_set(
     assert found.found is Found.VIRTUAL
     assert found.virtual_running
     assert found.env == {
+        "XDG_RUNTIME_DIR": str(dirs["virtual"]),
         "PULSE_SERVER": f"unix:{dirs['virtual']}/pulse/native",
         "PULSE_CLIENTCONFIG": f"{dirs['virtual']}/client.conf",
     }
+    assert virtual_env(environ(dirs)) is None  # the server has gone with the with-block
     assert "PULSE_SERVER=unix:" in found.describe()
     assert "paplay -d vsink" in found.describe()
 

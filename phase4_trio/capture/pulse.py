@@ -64,6 +64,23 @@ def answers(path: Path) -> bool:
     return True
 
 
+def client_env(directory: Path) -> dict[str, str]:
+    """What a PulseAudio client needs to reach the server whose runtime directory this is
+    (what ``scripts/virtual-audio env`` prints)."""
+    return {
+        "XDG_RUNTIME_DIR": str(directory),
+        "PULSE_SERVER": f"unix:{directory / 'pulse' / 'native'}",
+        "PULSE_CLIENTCONFIG": str(directory / "client.conf"),
+    }
+
+
+def virtual_env(environ: Mapping[str, str]) -> dict[str, str] | None:
+    """:func:`client_env` of the virtual device when its server answers, else None."""
+    directory = runtime_dir(environ)
+    server = directory / "pulse" / "native"
+    return client_env(directory) if server.is_socket() and answers(server) else None
+
+
 def discover(environ: Mapping[str, str]) -> Discovery:
     """What this process should do about PulseAudio (see the module docstring)."""
     directory = runtime_dir(environ)
@@ -73,8 +90,7 @@ def discover(environ: Mapping[str, str]) -> Discovery:
     session = Path(session_dir) / "pulse" / "native"
     if session.is_socket() and answers(session):
         return Discovery(Found.SESSION, directory)
-    server = directory / "pulse" / "native"
-    if not (server.is_socket() and answers(server)):
+    env = virtual_env(environ)
+    if env is None:
         return Discovery(Found.NOTHING, directory)
-    env = {"PULSE_SERVER": f"unix:{server}", "PULSE_CLIENTCONFIG": str(directory / "client.conf")}
     return Discovery(Found.VIRTUAL, directory, env)
