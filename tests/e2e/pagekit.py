@@ -339,8 +339,10 @@ def canvas_digest(
 TEST_HOOK_JS = """
 addEventListener("DOMContentLoaded", async () => {
   if (!document.querySelector('script[src="app.js"]')) return;
+  // resolved as the page resolves its own script (a relay serves it at /ID/app.js)
+  const here = (name) => new URL(name, document.baseURI).href;
   const [{ page }, dsp, colormaps] = await Promise.all([
-    import("/app.js"), import("/dsp.js"), import("/colormaps.js"),
+    import(here("app.js")), import(here("dsp.js")), import(here("colormaps.js")),
   ]);
   window.phase4 = {
     state: page.state,
