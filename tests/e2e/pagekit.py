@@ -348,6 +348,7 @@ addEventListener("DOMContentLoaded", async () => {
     state: page.state,
     stats: page.stats,
     display: page.display,
+    model: page.display.model,
     views: page.views,
     get lastFrame() { return page.intake.latest; },
     get drawnFrame() { return page.intake.drawn; },
