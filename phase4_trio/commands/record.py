@@ -15,7 +15,6 @@ saying what on stderr — the file is still a valid WAV up to that point.
 
 from __future__ import annotations
 
-import math
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -140,13 +139,13 @@ def progress_line(recorder: WavRecorder, seconds: float | None, *, final: bool =
 
 def meter(level_dbfs: float, width: int = METER_WIDTH) -> str:
     """A bar from :data:`METER_FLOOR_DBFS` (empty) to 0 dBFS (full)."""
-    fraction = 0.0 if math.isinf(level_dbfs) else 1.0 - level_dbfs / METER_FLOOR_DBFS
+    fraction = 1.0 - level_dbfs / METER_FLOOR_DBFS
     filled = round(min(1.0, max(0.0, fraction)) * width)
     return "#" * filled + "-" * (width - filled)
 
 
 def _db(value: float) -> str:
-    return "  -inf dBFS" if math.isinf(value) else f"{value:6.1f} dBFS"
+    return f"{value:6.1f} dBFS"
 
 
 def _clock(seconds: float) -> str:

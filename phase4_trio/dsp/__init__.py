@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .flux import LOW_BAND_GAIN, LOW_BAND_HZ, SpectralFlux
+from .level import block_levels, mono_mix
 from .spectrum import MagnitudeSpectrum, bin_frequencies
 from .tempo import (
     TempoEstimate,
@@ -39,12 +40,19 @@ __all__ = [
 
 @attrs.frozen
 class Analysis:
-    """One block's results; the arrays are fresh per block and read-only."""
+    """One block's results; the arrays are fresh per block and read-only.
+
+    ``rms``, ``peak`` (linear, 1.0 = full scale) and ``zero_crossing_rate`` (sign changes per
+    second) come from the block's samples (:mod:`.level`), for outputs a spectrum cannot feed.
+    """
 
     magnitudes: NDArray[np.float32]
     flux: NDArray[np.float32]
     bpm: float
     bpm_confidence: float
+    rms: float = 0.0
+    peak: float = 0.0
+    zero_crossing_rate: float = 0.0
 
 
 class Analyzer:
@@ -81,11 +89,23 @@ class Analyzer:
         # Shared with every consumer and kept here for the next flux: make that read-only real.
         magnitudes.setflags(write=False)
         flux.setflags(write=False)
+        levels = block_levels(mono_mix(blocks), self.sample_rate)
         tempo = self._tempo
         results = []
-        for row_magnitudes, row_flux in zip(magnitudes, flux, strict=True):
+        for row_magnitudes, row_flux, rms, peak, crossings in zip(
+            magnitudes,
+            flux,
+            levels.rms.tolist(),
+            levels.peak.tolist(),
+            levels.zero_crossing_rate.tolist(),
+            strict=True,
+        ):
             tempo.push(row_flux, row_magnitudes)
-            results.append(Analysis(row_magnitudes, row_flux, tempo.bpm, tempo.confidence))
+            results.append(
+                Analysis(
+                    row_magnitudes, row_flux, tempo.bpm, tempo.confidence, rms, peak, crossings
+                )
+            )
         return results
 
     def reset(self) -> None:

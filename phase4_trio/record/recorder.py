@@ -31,8 +31,8 @@ import trio
 from .. import metrics as m
 from .. import wav
 from ..config import RecordFormat
+from ..dsp.level import dbfs
 from ..errors import Phase4Error
-from ..level import dbfs
 from ..samples import FloatArray
 from .fifo import FrameFifo
 
