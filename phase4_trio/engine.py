@@ -245,7 +245,7 @@ class Engine:
         if silent > SILENCE_LIMIT:
             return False, f"no audio for {silent:.1f} s"
         # The bridge's ring holds the last ring_slots blocks captured (~1.5 s at the defaults).
-        if self.bridge is not None and no_signal(self.bridge._ring):
+        if self.bridge is not None and no_signal(self.bridge.recent):
             return True, f"ok: no signal (audio flowing, but below {NO_SIGNAL_DBFS:g} dBFS)"
         return True, "ok: audio flowing"
 

@@ -11,7 +11,6 @@ only after :func:`reinitialize_portaudio`.
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from types import ModuleType
@@ -20,7 +19,6 @@ from typing import Any
 import attrs
 
 from ..errors import Phase4Error
-from . import pulse
 
 NO_PORTAUDIO = (
     "the PortAudio library is not installed ({detail}); install it with "
@@ -59,12 +57,6 @@ class DeviceInfo:
     def label(self) -> str:
         """``1 'default' (ALSA)``: how messages name a device."""
         return f"{self.index} {self.name!r} ({self.hostapi})"
-
-
-def virtual_audio_environment() -> dict[str, str] | None:
-    """The environment a PulseAudio client (cava, paplay) needs to reach
-    ``scripts/virtual-audio``'s private server, or None when it is not answering."""
-    return pulse.virtual_env(os.environ)
 
 
 def load_sounddevice() -> ModuleType:
