@@ -68,7 +68,8 @@ class Engine:
             else None
         )
         self._analyzer = analyzer
-        self.router = Router()
+        # Rated subscribers accept what the bridge delivers on its grid: half a block early.
+        self.router = Router(early=0.5 * self.block_size / self.sample_rate)
         self.callback_histogram = m.Histogram(m.CALLBACK_BUCKETS)
         self.latency_histogram = m.Histogram(m.LATENCY_BUCKETS)
         self.callback_durations: list[float] = []

@@ -164,7 +164,8 @@ class CaptureBridge:
         # Blocks wait in the ring between deliveries: never longer than max_batch blocks,
         # so a delivery fits the processor's channel.
         self._longest_wait = max(1, max_batch) * block_size / sample_rate
-        # Capture times jitter: a block within half a period of the grid point is on time.
+        # Capture times jitter: a block within half a period of the grid point is on time
+        # (the engine's router allows subscribers the same).
         self._early = 0.5 * block_size / sample_rate
         self.stats = BridgeStats()
         self._send = send

@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 #: spectra any of them wants, in seconds (0.0: every spectrum).
 Demand = float | None
 
-#: How early a spectrum may be for its grid point and still be due: capture times jitter.
+#: How early a spectrum may be for its grid point and still be due, unless the router is told
+#: better (the engine: half a block period, as its capture bridge allows).
 EARLY = 0.001
 
 
@@ -52,6 +53,7 @@ class Subscription:
     _send: trio.MemorySendChannel[Batch] = attrs.field(repr=False)
     _receive: trio.MemoryReceiveChannel[Batch] = attrs.field(repr=False)
     keep_all: bool = False
+    early: float = EARLY
     offered: int = 0
     taken: int = 0
     dropped: int = 0
@@ -84,7 +86,7 @@ class Subscription:
                 self.queued += len(batch)
             else:
                 self.skipped += len(batch) - 1
-            if now + EARLY < self._next_due:
+            if now + self.early < self._next_due:
                 if not self.keep_all:
                     self.skipped += 1
                 return
@@ -171,8 +173,15 @@ class RouterStats:
 class Router:
     """Subscriptions, and the task that offers each batch to all of them."""
 
-    def __init__(self, on_demand: Callable[[Demand], None] | None = None) -> None:
+    def __init__(
+        self, on_demand: Callable[[Demand], None] | None = None, *, early: float = EARLY
+    ) -> None:
+        """``early``: how early a spectrum may be for a rated subscriber's grid point and
+        still be due. Whatever feeds the router on a grid of its own (the capture bridge
+        delivers up to half a block early) should allow at least as much, or a delivery it
+        makes on time is refused here and the subscriber loses a beat."""
         self.stats = RouterStats()
+        self._early = early
         self._subscriptions: list[Subscription] = []
         self._on_demand = on_demand
         self._demand: Demand = None
@@ -200,7 +209,7 @@ class Router:
         if keep_all and not fps:
             raise ValueError("keep_all needs a rate: without fps every spectrum is offered")
         send, receive = trio.open_memory_channel[Batch](capacity)
-        subscription = Subscription(name, fps, send, receive, keep_all=keep_all)
+        subscription = Subscription(name, fps, send, receive, keep_all=keep_all, early=self._early)
         self._subscriptions.append(subscription)
         self._update_demand()
         try:
