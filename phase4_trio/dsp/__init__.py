@@ -1,4 +1,4 @@
-"""Pure-numpy audio analysis: blocks of samples in, spectrum, flux and tempo out.
+"""Pure-numpy audio analysis: blocks of samples in; spectrum, flux, tempo, bands and more out.
 
 No I/O and no Trio here (sans-I/O, like h11): the processor task owns the timing, this package
 owns the arithmetic, so it can be tested and benchmarked on synthetic blocks alone.
@@ -10,6 +10,7 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+from .detail import DB_FLOOR, Detail, Levels, Resolution, SampleWindows, SlidingHistory
 from .flux import LOW_BAND_GAIN, LOW_BAND_HZ, SpectralFlux
 from .spectrum import MagnitudeSpectrum, bin_frequencies
 from .tempo import (
@@ -21,12 +22,17 @@ from .tempo import (
 from .window import WINDOW_NAMES, make_window
 
 __all__ = [
+    "DB_FLOOR",
     "LOW_BAND_GAIN",
     "LOW_BAND_HZ",
     "WINDOW_NAMES",
     "Analysis",
     "Analyzer",
+    "Detail",
+    "Levels",
     "MagnitudeSpectrum",
+    "Resolution",
+    "SampleWindows",
     "SpectralFlux",
     "TempoEstimate",
     "TempoTracker",
@@ -45,6 +51,8 @@ class Analysis:
     flux: NDArray[np.float32]
     bpm: float
     bpm_confidence: float
+    # The finer spectrum, per-channel spectra and levels, computed on request.
+    detail: Detail = attrs.field(kw_only=True)
 
 
 class Analyzer:
@@ -56,12 +64,22 @@ class Analyzer:
     for the next flux and the tempo.
     """
 
-    def __init__(self, size: int, sample_rate: int, window: str) -> None:
+    def __init__(
+        self, size: int, sample_rate: int, window: str, fft_size: int | None = None
+    ) -> None:
         if sample_rate <= 0:
             raise ValueError(f"sample rate must be positive, got {sample_rate}")
+        fft_size = size if fft_size is None else fft_size
+        if fft_size < size or fft_size % 2:
+            raise ValueError(f"fft size must be even and at least {size}, got {fft_size}")
         self.size = size
+        self.fft_size = fft_size
         self.sample_rate = sample_rate
         self._spectrum = MagnitudeSpectrum(make_window(window, size))
+        self._fine = (
+            self._spectrum if fft_size == size else MagnitudeSpectrum(make_window(window, fft_size))
+        )
+        self._history = SlidingHistory(fft_size)
         self._flux = SpectralFlux(size, sample_rate)
         self._tempo = TempoTracker(sample_rate / size)
 
@@ -81,14 +99,35 @@ class Analyzer:
         # Shared with every consumer and kept here for the next flux: make that read-only real.
         magnitudes.setflags(write=False)
         flux.setflags(write=False)
+        count, frames, _channels = blocks.shape
+        history = self._history
+        windows = SampleWindows(
+            history.extend(blocks),
+            frames,
+            count,
+            magnitudes,
+            self._spectrum,
+            self._fine,
+            history.epoch,
+        )
         tempo = self._tempo
         results = []
-        for row_magnitudes, row_flux in zip(magnitudes, flux, strict=True):
+        for index, (row_magnitudes, row_flux) in enumerate(zip(magnitudes, flux, strict=True)):
             tempo.push(row_flux, row_magnitudes)
-            results.append(Analysis(row_magnitudes, row_flux, tempo.bpm, tempo.confidence))
+            results.append(
+                Analysis(
+                    row_magnitudes,
+                    row_flux,
+                    tempo.bpm,
+                    tempo.confidence,
+                    detail=Detail(windows, index),
+                )
+            )
         return results
 
     def reset(self) -> None:
-        """Forget the flux reference and the tempo history, e.g. after a capture gap."""
+        """Forget the flux reference, the tempo history and the samples of the sliding
+        window, e.g. after a capture gap."""
         self._flux.reset()
+        self._history.reset()
         self._tempo.reset()

@@ -1,0 +1,387 @@
+"""Views: what clients asked for (bands, channels, dynamics), computed once per spectrum.
+
+A client that asks for ``?bands=octave:3&gain=auto&smooth=20:300`` wants values that depend on
+every spectrum before this one (smoothing, gain, flux and onsets all have state). Clients may
+drop frames when they read slowly, so that state cannot live in the clients: it lives here,
+one :class:`ViewState` per distinct :class:`ViewSpec`, fed with **every** spectrum of the
+stream once, in order, by :meth:`Views.process`. Each result is attached to its spectrum
+(``spectrum.remember``) as a :class:`ViewFrame`, and every client with that spec only encodes
+it (once per format, like every encoding). A hundred clients on three layouts cost what three
+clients do.
+
+Work shared between views is shared here too: views that differ only in their dynamics share
+one :class:`_Stage` (band powers, flux, onsets, centroid, levels), and a stage asks the
+spectrum's :class:`~.detail.SampleWindows` for the spectra it needs, which computes them once
+per batch.
+
+Clients :meth:`~Views.acquire` their spec before they subscribe to the stream and
+:meth:`~Views.release` it when they leave, so a view exists exactly while someone wants it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+
+import attrs
+import numpy as np
+from numpy.typing import NDArray
+
+from ..pipeline.messages import Spectrum
+from .band_onsets import BandOnsets, first_eligible_band
+from .detail import Detail, Resolution, SampleWindows
+from .dynamics import Dynamics, DynamicsSpec
+from .layouts import BandLayout, BandSpec, band_layout
+from .spectrum import bin_frequencies
+
+_VIEW_PREFIX = "view:"
+
+
+@attrs.frozen(eq=False)
+class AnalysedSpectrum(Spectrum):
+    """A spectrum from this engine's analyzer: it can also give its block's samples-based
+    detail (finer spectra, channels, levels). Relayed spectra are plain :class:`Spectrum`."""
+
+    detail: Detail = attrs.field(kw_only=True)
+
+
+class ChannelMode(enum.Enum):
+    MIX = "mix"  # the mean of the input channels, one row
+    ALL = "all"  # every input channel, a row each
+    LIST = "list"  # the listed input channels, in the order given
+
+
+@attrs.frozen
+class Channels:
+    """Which rows a view has: ``channels=mix``, ``channels=all`` or ``channels=0,1``."""
+
+    mode: ChannelMode = ChannelMode.MIX
+    indices: tuple[int, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str, max_channels: int = 64) -> Channels:
+        if text in ("mix", "all"):
+            return cls(ChannelMode(text))
+        parts = text.split(",")
+        if not all(p.isascii() and p.isdigit() and len(p) <= 3 for p in parts):
+            raise ValueError(f"expected mix, all or channel numbers like 0,1; got {text!r}")
+        indices = tuple(int(p) for p in parts)
+        if len(set(indices)) != len(indices):
+            raise ValueError(f"a channel is listed twice in {text!r}")
+        if max(indices) >= max_channels:
+            raise ValueError(
+                f"channel {max(indices)} does not exist: the input has {max_channels} "
+                f"(numbered from 0)"
+            )
+        return cls(ChannelMode.LIST, indices)
+
+    @property
+    def per_channel(self) -> bool:
+        return self.mode is not ChannelMode.MIX
+
+    def rows(self, channels: int) -> tuple[int, ...]:
+        """The input channels of the rows (empty for the mix)."""
+        if self.mode is ChannelMode.ALL:
+            return tuple(range(channels))
+        return self.indices
+
+    def __str__(self) -> str:
+        if self.mode is ChannelMode.LIST:
+            return ",".join(map(str, self.indices))
+        return str(self.mode.value)
+
+
+@attrs.frozen
+class ViewSpec:
+    """Everything that shapes a view's values; hashable, one state per distinct spec.
+
+    Without ``bands`` the values are the FFT bins of ``resolution``; with bands, they are band
+    powers (as amplitudes) of the fine spectrum.
+    """
+
+    bands: BandSpec | None = None
+    resolution: Resolution = Resolution.BLOCK
+    channels: Channels = attrs.field(factory=Channels)
+    dynamics: DynamicsSpec = attrs.field(factory=DynamicsSpec)
+
+    #: A canonical query-like text, e.g. ``bands=octave:3&channels=mix&scale=unit``: the
+    #: spectrum cache key of the view's frames.
+    key: str = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if self.bands is not None and self.resolution is not Resolution.FINE:
+            raise ValueError("bands are always computed from the fine spectrum")
+        d = self.dynamics
+        parts = [
+            f"bands={self.bands}" if self.bands else f"resolution={self.resolution.value}",
+            f"channels={self.channels}",
+            f"scale={d.scale.value}",
+        ]
+        if d.smooth is not None:
+            parts.append(f"smooth={d.smooth}")
+        if d.auto_gain:
+            parts.append("gain=auto")
+        if d.gate_db is not None:
+            parts.append(f"gate={d.gate_db:g}")
+        object.__setattr__(self, "key", "&".join(parts))
+
+
+@attrs.frozen(eq=False)
+class ViewFrame:
+    """One spectrum as one view sees it. Arrays have a row per channel row of the view (one
+    for the mix): ``values`` and ``flux`` ``(rows, n)``, the rest ``(rows,)``."""
+
+    spec: ViewSpec
+    fft_size: int
+    channels: tuple[int, ...]  # the input channel of each row; empty for the mix
+    layout: BandLayout | None
+    values: NDArray[np.float32]
+    flux: NDArray[np.float32]
+    onsets: NDArray[np.bool_] | None  # bands only
+    centroid: NDArray[np.float32]  # Hz, magnitude-weighted, DC left out; 0 for silence
+    rms: NDArray[np.float32]  # dBFS
+    peak: NDArray[np.float32]  # dBFS
+    silent: NDArray[np.bool_]
+    gain_db: float
+
+    @property
+    def all_silent(self) -> bool:
+        return bool(self.silent.all())
+
+
+def view_frame(spectrum: Spectrum, spec: ViewSpec) -> ViewFrame | None:
+    """The frame :meth:`Views.process` attached for ``spec``, or None (a spectrum without
+    samples, such as a relayed one, or one processed before the view existed)."""
+    frame: ViewFrame | None = spectrum.encoded(_VIEW_PREFIX + spec.key)
+    return frame
+
+
+def spectrum_levels(spectrum: Spectrum) -> tuple[float, float] | None:
+    """RMS and peak in dBFS of the spectrum's block, of its loudest channel (what a level
+    meter shows); None for a spectrum without samples."""
+    if not isinstance(spectrum, AnalysedSpectrum):
+        return None
+    detail = spectrum.detail
+    levels = detail.windows.levels()
+    return float(levels.rms[detail.index].max()), float(levels.peak[detail.index].max())
+
+
+@attrs.frozen(eq=False)
+class _StageFrame:
+    amplitudes: NDArray[np.float32]
+    flux: NDArray[np.float32]
+    onsets: NDArray[np.bool_] | None
+    centroid: NDArray[np.float32]
+    rms: NDArray[np.float32]
+    peak: NDArray[np.float32]
+
+
+@attrs.frozen
+class _StageKey:
+    bands: BandSpec | None
+    resolution: Resolution
+    channels: Channels
+
+
+class _Stage:
+    """Band powers (or bins), flux, onsets, centroid and levels of one (bands, resolution,
+    channels) combination: the part of a view that does not depend on its dynamics."""
+
+    def __init__(self, key: _StageKey) -> None:
+        self.key = key
+        self._previous: NDArray[np.float32] | None = None
+        self._onsets: BandOnsets | None = None
+        self._epoch: int | None = None
+        self._layout: BandLayout | None = None
+        self._frequencies: NDArray[np.float32] = np.zeros(0, dtype=np.float32)
+
+    def layout(self, windows: SampleWindows, sample_rate: int) -> BandLayout | None:
+        bands = self.key.bands
+        if bands is None:
+            return None
+        size = windows.fft_size(self.key.resolution)
+        layout = self._layout
+        if layout is None or layout.fft_size != size or layout.sample_rate != sample_rate:
+            layout = self._layout = band_layout(bands, sample_rate, size)
+            self._onsets = None
+        return layout
+
+    def run(
+        self, windows: SampleWindows, indices: list[int], sample_rate: int
+    ) -> list[_StageFrame]:
+        """The stage's frames for blocks ``indices`` of one batch, in order."""
+        key = self.key
+        resolution = key.resolution
+        rows = key.channels.rows(windows.channels)
+        if key.channels.per_channel:
+            spectra = windows.spectra(resolution, True)[indices][:, list(rows)]
+        else:
+            spectra = windows.spectra(resolution, False)[indices][:, np.newaxis]
+        size = windows.fft_size(resolution)
+        frequencies = self._frequencies
+        if len(frequencies) != size // 2 + 1:
+            frequencies = self._frequencies = bin_frequencies(size, sample_rate).astype(np.float32)
+        centroid = _centroids(spectra, frequencies)
+        levels = windows.levels()
+        if key.channels.per_channel:
+            rms, peak = levels.rms[indices][:, list(rows)], levels.peak[indices][:, list(rows)]
+        else:  # the mix reads the loudest channel's level, as a meter does
+            rms = levels.rms[indices].max(axis=1, keepdims=True)
+            peak = levels.peak[indices].max(axis=1, keepdims=True)
+        layout = self.layout(windows, sample_rate)
+        if layout is None:
+            amplitudes = spectra
+        else:
+            amplitudes = layout.amplitudes(spectra, windows.window_power(resolution))
+        if windows.epoch != self._epoch:
+            self._epoch = windows.epoch
+            self._previous = None
+            if self._onsets is not None:
+                self._onsets.reset()
+        if layout is not None and self._onsets is None:
+            self._onsets = BandOnsets(
+                windows.hop / sample_rate,
+                size / windows.hop,
+                first_eligible_band(layout.lowers, layout.uppers, layout.resolution),
+            )
+        previous = self._previous
+        if previous is None or previous.shape != amplitudes.shape[1:]:
+            previous = amplitudes[0]
+        before = np.concatenate((previous[np.newaxis], amplitudes[:-1]))
+        flux = np.maximum(amplitudes, before)
+        flux -= before
+        self._previous = amplitudes[-1]
+        frames = []
+        detector = self._onsets
+        for i in range(len(indices)):
+            frames.append(
+                _StageFrame(
+                    amplitudes=amplitudes[i],
+                    flux=flux[i],
+                    onsets=None if detector is None else detector(amplitudes[i]),
+                    centroid=centroid[i],
+                    rms=rms[i],
+                    peak=peak[i],
+                )
+            )
+        return frames
+
+
+def _centroids(
+    spectra: NDArray[np.float32], frequencies: NDArray[np.float32]
+) -> NDArray[np.float32]:
+    """Magnitude-weighted mean frequency of each ``(..., bins)`` row, DC left out."""
+    magnitudes = spectra[..., 1:]
+    total = magnitudes.sum(axis=-1)
+    moment = magnitudes @ frequencies[1:]
+    centroid: NDArray[np.float32] = np.divide(
+        moment, total, out=np.zeros_like(total), where=total > 0
+    )
+    return centroid
+
+
+class ViewState:
+    """One view: its spec, its shared stage and its own dynamics."""
+
+    def __init__(self, spec: ViewSpec, stage: _Stage) -> None:
+        self.spec = spec
+        self.cache_key = _VIEW_PREFIX + spec.key
+        self.stage = stage
+        self._dynamics: Dynamics | None = None
+
+    def frame(
+        self, stage_frame: _StageFrame, windows: SampleWindows, sample_rate: int
+    ) -> ViewFrame:
+        dynamics = self._dynamics
+        frame_seconds = windows.hop / sample_rate
+        if dynamics is None or dynamics.frame_seconds != frame_seconds:
+            dynamics = self._dynamics = Dynamics(self.spec.dynamics, frame_seconds)
+        shaped = dynamics(stage_frame.amplitudes, stage_frame.rms)
+        spec = self.spec
+        return ViewFrame(
+            spec=spec,
+            fft_size=windows.fft_size(spec.resolution),
+            channels=spec.channels.rows(windows.channels),
+            layout=self.stage.layout(windows, sample_rate),
+            values=shaped.values,
+            flux=stage_frame.flux,
+            onsets=stage_frame.onsets,
+            centroid=stage_frame.centroid,
+            rms=stage_frame.rms,
+            peak=stage_frame.peak,
+            silent=shaped.silent,
+            gain_db=shaped.gain_db,
+        )
+
+
+class Views:
+    """The views clients hold, each computed once per spectrum for all of them.
+
+    Not thread-safe and not async: the router task calls :meth:`process` on each batch
+    before offering it to subscribers, and clients acquire and release from Trio tasks of
+    the same thread.
+    """
+
+    def __init__(self) -> None:
+        self._users: dict[ViewSpec, int] = {}
+        self._views: dict[ViewSpec, ViewState] = {}
+        self._stages: dict[_StageKey, _Stage] = {}
+
+    @property
+    def specs(self) -> tuple[ViewSpec, ...]:
+        return tuple(self._views)
+
+    def acquire(self, spec: ViewSpec) -> None:
+        """One more client wants ``spec``: its values are attached from the next batch on."""
+        users = self._users.get(spec, 0)
+        self._users[spec] = users + 1
+        if users:
+            return
+        key = _StageKey(spec.bands, spec.resolution, spec.channels)
+        stage = self._stages.get(key)
+        if stage is None:
+            stage = self._stages[key] = _Stage(key)
+        self._views[spec] = ViewState(spec, stage)
+
+    def release(self, spec: ViewSpec) -> None:
+        """A client that acquired ``spec`` is gone; the last one's leaving drops its state."""
+        users = self._users[spec] - 1
+        if users:
+            self._users[spec] = users
+            return
+        del self._users[spec]
+        view = self._views.pop(spec)
+        if all(other.stage is not view.stage for other in self._views.values()):
+            del self._stages[view.stage.key]
+
+    def process(self, batch: Sequence[Spectrum]) -> None:
+        """Compute every view's frame of every spectrum of ``batch`` (oldest first) and attach
+        it to the spectrum. Spectra without samples (relayed ones) are skipped."""
+        if not self._views:
+            return
+        for windows, spectra in _by_windows(batch):
+            indices = [s.detail.index for s in spectra]
+            rate = spectra[0].sample_rate
+            for stage in self._stages.values():
+                stage_frames = stage.run(windows, indices, rate)
+                for view in self._views.values():
+                    if view.stage is not stage:
+                        continue
+                    for spectrum, stage_frame in zip(spectra, stage_frames, strict=True):
+                        spectrum.remember(view.cache_key, view.frame(stage_frame, windows, rate))
+
+
+def _by_windows(
+    batch: Iterable[Spectrum],
+) -> list[tuple[SampleWindows, list[AnalysedSpectrum]]]:
+    """The analysed spectra of a batch, in runs that share one :class:`SampleWindows`."""
+    runs: list[tuple[SampleWindows, list[AnalysedSpectrum]]] = []
+    for spectrum in batch:
+        if not isinstance(spectrum, AnalysedSpectrum):
+            continue
+        windows = spectrum.detail.windows
+        if runs and runs[-1][0] is windows:
+            runs[-1][1].append(spectrum)
+        else:
+            runs.append((windows, [spectrum]))
+    return runs
