@@ -13,6 +13,9 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from phase4_trio.dsp import Analyzer
+from phase4_trio.dsp.views import AnalysedSpectrum, ViewFrame, Views, ViewSpec, view_frame
+
 Samples = NDArray[np.float32]
 
 
@@ -155,3 +158,69 @@ def f_measure(
     recall = hits / len(truth) if len(truth) else 0.0
     total = precision + recall
     return precision, recall, (2 * precision * recall / total if total else 0.0)
+
+
+def analyse(
+    samples: Samples,
+    specs: list[ViewSpec],
+    *,
+    fft_size: int = 4096,
+    block: int = 256,
+    rate: int = 44100,
+    batch: int = 1,
+) -> dict[ViewSpec, list[ViewFrame]]:
+    """Run ``samples`` (``(frames,)`` or ``(frames, channels)``) through the analyzer and the
+    views, ``batch`` blocks at a time, as the engine does; every view's frames in order."""
+    data = samples.reshape(len(samples), -1)
+    count = len(data) // block
+    analyzer = Analyzer(block, rate, "hann", fft_size)
+    views = Views()
+    for spec in specs:
+        views.acquire(spec)
+    frames: dict[ViewSpec, list[ViewFrame]] = {spec: [] for spec in specs}
+    for start in range(0, count, batch):
+        stop = min(count, start + batch)
+        blocks = data[start * block : stop * block].reshape(stop - start, block, -1)
+        spectra = [
+            AnalysedSpectrum(
+                start + i,
+                0.0,
+                rate,
+                block,
+                a.magnitudes,
+                a.flux,
+                a.bpm,
+                a.bpm_confidence,
+                detail=a.detail,
+            )
+            for i, a in enumerate(analyzer.process_batch(blocks))
+        ]
+        views.process(spectra)
+        for spectrum in spectra:
+            for spec in specs:
+                frame = view_frame(spectrum, spec)
+                assert frame is not None
+                frames[spec].append(frame)
+    return frames
+
+
+def onset_times(
+    onsets: NDArray[np.bool_], block: int = 256, rate: int = 44100, merge: float = 0.05
+) -> NDArray[np.float64]:
+    """Times (the end of the frame's block) of frames where any of ``onsets``' bands fired,
+    ``(frames, bands)``; detections closer than ``merge`` to the previous one count once."""
+    kept: list[float] = []
+    for frame in np.flatnonzero(onsets.any(axis=1)):
+        at = (frame + 1) * block / rate
+        if not kept or at - kept[-1] > merge:
+            kept.append(at)
+    return np.array(kept)
+
+
+def merged(times: NDArray[np.float64], merge: float = 0.05) -> NDArray[np.float64]:
+    """Sorted ``times`` with those closer than ``merge`` to the previous one dropped."""
+    kept: list[float] = []
+    for at in np.sort(times):
+        if not kept or at - kept[-1] > merge:
+            kept.append(float(at))
+    return np.array(kept)
