@@ -308,3 +308,12 @@ def test_the_original_message_gains_levels_only() -> None:
     assert message["peak"] == pytest.approx(-6.02, abs=0.05)
     decoded = p4sp.decode(p4sp.encode(spectrum))
     assert decoded.rms == pytest.approx(-9.03, abs=0.02) and math.isnan(decoded.centroid)
+
+
+def test_clients_with_different_options_never_share_a_frame() -> None:
+    spectrum = analysed(sine(2000, 0.5, 0.05))[-1]
+    queries = ["", "bins=16", "bins=32", "format=f32", "format=f32&flux=0", "format=f32&bins=16"]
+    frames = {query: frame_for(spectrum, parse_options(query), 0) for query in queries}
+    assert len(set(frames.values())) == len(queries)
+    for query, frame in frames.items():  # and the cached copies stay each client's own
+        assert frame_for(spectrum, parse_options(query), 0) is frame

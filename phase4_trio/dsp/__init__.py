@@ -109,6 +109,7 @@ class Analyzer:
             self._spectrum,
             self._fine,
             history.epoch,
+            self.sample_rate,
         )
         tempo = self._tempo
         results = []

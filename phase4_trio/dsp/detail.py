@@ -15,13 +15,14 @@ valid however long a client keeps the spectrum that holds it.
 from __future__ import annotations
 
 import enum
+from functools import lru_cache
 
 import attrs
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
 
-from .spectrum import MagnitudeSpectrum
+from .spectrum import MagnitudeSpectrum, bin_frequencies
 
 #: Levels (and dB values in general) never read below this: digital silence reads -120.
 DB_FLOOR = -120.0
@@ -52,6 +53,13 @@ class Levels:
     peak: NDArray[np.float32]
 
 
+@lru_cache(maxsize=16)
+def _frequencies(size: int, sample_rate: float) -> NDArray[np.float32]:
+    frequencies = bin_frequencies(size, sample_rate).astype(np.float32)
+    frequencies.setflags(write=False)
+    return frequencies
+
+
 class SampleWindows:
     """The samples behind one batch of ``count`` blocks of ``hop`` frames, and what is derived
     from them on request. Made by the :class:`~phase4_trio.dsp.Analyzer`.
@@ -69,6 +77,7 @@ class SampleWindows:
         block: MagnitudeSpectrum,
         fine: MagnitudeSpectrum,
         epoch: int,
+        sample_rate: float,
     ) -> None:
         self.samples = samples
         self.hop = hop
@@ -77,8 +86,11 @@ class SampleWindows:
         self._block_magnitudes = block_magnitudes
         self._block = block
         self._fine = fine
+        self._sample_rate = sample_rate
         self._spectra: dict[tuple[Resolution, bool], NDArray[np.float32]] = {}
+        self._centroids: dict[tuple[Resolution, bool], NDArray[np.float32]] = {}
         self._levels: Levels | None = None
+        self._loudest: Levels | None = None
 
     @property
     def channels(self) -> int:
@@ -128,6 +140,22 @@ class SampleWindows:
         picked = windows[self.hop : self.hop * self.count + 1 : self.hop]
         return picked.transpose(0, 2, 1)
 
+    def centroids(self, resolution: Resolution, per_channel: bool) -> NDArray[np.float32]:
+        """Spectral centroid in Hz of every block, ``(count, 1)`` for the mix or ``(count,
+        channels)``: the magnitude-weighted mean frequency, DC left out, 0 for silence."""
+        key = (resolution, per_channel)
+        centroids = self._centroids.get(key)
+        if centroids is None:
+            spectra = self.spectra(resolution, per_channel)
+            if not per_channel:
+                spectra = spectra[:, np.newaxis]
+            magnitudes = spectra[..., 1:]
+            total = magnitudes.sum(axis=-1)
+            moment = magnitudes @ _frequencies(self.fft_size(resolution), self._sample_rate)[1:]
+            centroids = np.divide(moment, total, out=np.zeros_like(total), where=total > 0)
+            self._centroids[key] = centroids
+        return centroids
+
     def levels(self) -> Levels:
         """RMS and peak of each block's own ``hop`` frames, per channel, in dBFS."""
         if self._levels is None:
@@ -138,6 +166,16 @@ class SampleWindows:
             square *= np.float32(1.0 / self.hop)
             self._levels = Levels(rms=to_db(np.sqrt(square)), peak=to_db(peak))
         return self._levels
+
+    def loudest(self) -> Levels:
+        """:meth:`levels` of the loudest channel, ``(count, 1)``: what a meter shows."""
+        if self._loudest is None:
+            levels = self.levels()
+            self._loudest = Levels(
+                rms=levels.rms.max(axis=1, keepdims=True),
+                peak=levels.peak.max(axis=1, keepdims=True),
+            )
+        return self._loudest
 
 
 @attrs.frozen

@@ -116,10 +116,13 @@ class Dynamics:
         self.spec = spec
         self.frame_seconds = frame_seconds
         smooth = spec.smooth
-        self._attack = step_fraction(smooth.attack_ms, frame_seconds) if smooth else 1.0
-        self._release = step_fraction(smooth.release_ms, frame_seconds) if smooth else 1.0
+        self._attack = np.float32(step_fraction(smooth.attack_ms, frame_seconds) if smooth else 1.0)
+        self._release = np.float32(
+            step_fraction(smooth.release_ms, frame_seconds) if smooth else 1.0
+        )
         self._smoothing = self._attack < 1.0 or self._release < 1.0
         self._state: NDArray[np.float32] | None = None
+        self._no_rows_silent = np.zeros(0, dtype=np.bool_)
         self._envelope_db = GAIN_FLOOR_DB
         self._hold = 0.0
         self._decay_db = GAIN_DECAY_DB_PER_SECOND * frame_seconds
@@ -127,26 +130,45 @@ class Dynamics:
     def __call__(
         self, amplitudes: NDArray[np.float32], rms_db: NDArray[np.float32]
     ) -> DynamicsFrame:
+        """The frame's values: a read-only array, never written afterwards (it may be
+        ``amplitudes`` itself when no step changes them)."""
         spec = self.spec
-        silent = (
-            rms_db < spec.gate_db
-            if spec.gate_db is not None
-            else np.zeros(len(amplitudes), dtype=np.bool_)
-        )
-        gain_db = self._gain(amplitudes, silent) if spec.auto_gain else 0.0
-        values = amplitudes * np.float32(10.0 ** (gain_db / 20.0))
+        if spec.gate_db is None:
+            silent = self._never_silent(len(amplitudes))
+            gated = False
+        else:
+            silent = rms_db < spec.gate_db
+            gated = bool(silent.any())
+        gain_db = 0.0
+        values = amplitudes
+        if spec.auto_gain:
+            gain_db = self._gain(amplitudes, silent, gated)
+            values = amplitudes * np.float32(10.0 ** (gain_db / 20.0))
         if spec.scale is Scale.DB:
             values = to_db(values)
         elif spec.scale is Scale.UNIT:
-            np.clip(values, 0.0, 1.0, out=values)
+            values = np.minimum(values, np.float32(1.0))  # amplitudes are never negative
         floor = np.float32(spec.scale.floor)
-        values[silent] = floor
-        values = self._smooth(values, silent, floor)
+        if gated:
+            values = values.copy() if values is amplitudes else values
+            values[silent] = floor
+        if self._smoothing:
+            values = self._smooth(values, silent, floor, gated)
+        values.setflags(write=False)
         return DynamicsFrame(values, silent, gain_db)
 
-    def _gain(self, amplitudes: NDArray[np.float32], silent: NDArray[np.bool_]) -> float:
+    def _never_silent(self, rows: int) -> NDArray[np.bool_]:
+        silent = self._no_rows_silent
+        if len(silent) != rows:
+            silent = self._no_rows_silent = np.zeros(rows, dtype=np.bool_)
+            silent.setflags(write=False)
+        return silent
+
+    def _gain(
+        self, amplitudes: NDArray[np.float32], silent: NDArray[np.bool_], gated: bool
+    ) -> float:
         """Update the envelope with the frame's loudest audible value; the gain in dB."""
-        audible = amplitudes[~silent]
+        audible = amplitudes[~silent] if gated else amplitudes
         if audible.size:
             loudest = 20.0 * math.log10(max(float(audible.max()), _FLOOR_AMPLITUDE))
             if loudest >= self._envelope_db:
@@ -160,15 +182,21 @@ class Dynamics:
         return -self._envelope_db
 
     def _smooth(
-        self, values: NDArray[np.float32], silent: NDArray[np.bool_], floor: np.float32
+        self,
+        values: NDArray[np.float32],
+        silent: NDArray[np.bool_],
+        floor: np.float32,
+        gated: bool,
     ) -> NDArray[np.float32]:
-        """The smoothed values; a new read-only array, which is also the next frame's state
-        (never written after, so handing it out is safe)."""
+        """The smoothed values, a new array that is also the next frame's state (never
+        written after it is handed out, so sharing it is safe)."""
         state = self._state
-        if state is not None and state.shape == values.shape and self._smoothing:
-            step = np.where(values > state, np.float32(self._attack), np.float32(self._release))
-            values = state + step * (values - state)
-            values[silent] = floor
-        values.setflags(write=False)
+        if state is not None and state.shape == values.shape:
+            step = np.where(values > state, self._attack, self._release)
+            change = values - state
+            change *= step
+            values = state + change
+            if gated:
+                values[silent] = floor
         self._state = values
         return values

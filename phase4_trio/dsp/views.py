@@ -32,7 +32,6 @@ from .band_onsets import BandOnsets, first_eligible_band
 from .detail import Detail, Resolution, SampleWindows
 from .dynamics import Dynamics, DynamicsSpec
 from .layouts import BandLayout, BandSpec, band_layout
-from .spectrum import bin_frequencies
 
 _VIEW_PREFIX = "view:"
 
@@ -193,7 +192,6 @@ class _Stage:
         self._onsets: BandOnsets | None = None
         self._epoch: int | None = None
         self._layout: BandLayout | None = None
-        self._frequencies: NDArray[np.float32] = np.zeros(0, dtype=np.float32)
 
     def layout(self, windows: SampleWindows, sample_rate: int) -> BandLayout | None:
         bands = self.key.bands
@@ -212,22 +210,18 @@ class _Stage:
         """The stage's frames for blocks ``indices`` of one batch, in order."""
         key = self.key
         resolution = key.resolution
-        rows = key.channels.rows(windows.channels)
-        if key.channels.per_channel:
-            spectra = windows.spectra(resolution, True)[indices][:, list(rows)]
+        per_channel = key.channels.per_channel
+        spectra = windows.spectra(resolution, per_channel)[indices]
+        centroid = windows.centroids(resolution, per_channel)[indices]
+        levels = windows.levels() if per_channel else windows.loudest()
+        rms, peak = levels.rms[indices], levels.peak[indices]
+        if per_channel:
+            rows = list(key.channels.rows(windows.channels))
+            if rows != list(range(windows.channels)):
+                spectra, centroid = spectra[:, rows], centroid[:, rows]
+                rms, peak = rms[:, rows], peak[:, rows]
         else:
-            spectra = windows.spectra(resolution, False)[indices][:, np.newaxis]
-        size = windows.fft_size(resolution)
-        frequencies = self._frequencies
-        if len(frequencies) != size // 2 + 1:
-            frequencies = self._frequencies = bin_frequencies(size, sample_rate).astype(np.float32)
-        centroid = _centroids(spectra, frequencies)
-        levels = windows.levels()
-        if key.channels.per_channel:
-            rms, peak = levels.rms[indices][:, list(rows)], levels.peak[indices][:, list(rows)]
-        else:  # the mix reads the loudest channel's level, as a meter does
-            rms = levels.rms[indices].max(axis=1, keepdims=True)
-            peak = levels.peak[indices].max(axis=1, keepdims=True)
+            spectra = spectra[:, np.newaxis]
         layout = self.layout(windows, sample_rate)
         if layout is None:
             amplitudes = spectra
@@ -241,43 +235,35 @@ class _Stage:
         if layout is not None and self._onsets is None:
             self._onsets = BandOnsets(
                 windows.hop / sample_rate,
-                size / windows.hop,
+                windows.fft_size(resolution) / windows.hop,
                 first_eligible_band(layout.lowers, layout.uppers, layout.resolution),
             )
+        flux = self._flux(amplitudes)
+        detector = self._onsets
+        return [
+            _StageFrame(
+                amplitudes=amplitudes[i],
+                flux=flux[i],
+                onsets=None if detector is None else detector(amplitudes[i]),
+                centroid=centroid[i],
+                rms=rms[i],
+                peak=peak[i],
+            )
+            for i in range(len(indices))
+        ]
+
+    def _flux(self, amplitudes: NDArray[np.float32]) -> NDArray[np.float32]:
+        """Growth of each value since the frame before (zeros for the first frame)."""
         previous = self._previous
         if previous is None or previous.shape != amplitudes.shape[1:]:
             previous = amplitudes[0]
-        before = np.concatenate((previous[np.newaxis], amplitudes[:-1]))
-        flux = np.maximum(amplitudes, before)
-        flux -= before
+        flux = np.empty_like(amplitudes)
+        np.subtract(amplitudes[0], previous, out=flux[0])
+        if len(amplitudes) > 1:
+            np.subtract(amplitudes[1:], amplitudes[:-1], out=flux[1:])
+        np.maximum(flux, 0.0, out=flux)
         self._previous = amplitudes[-1]
-        frames = []
-        detector = self._onsets
-        for i in range(len(indices)):
-            frames.append(
-                _StageFrame(
-                    amplitudes=amplitudes[i],
-                    flux=flux[i],
-                    onsets=None if detector is None else detector(amplitudes[i]),
-                    centroid=centroid[i],
-                    rms=rms[i],
-                    peak=peak[i],
-                )
-            )
-        return frames
-
-
-def _centroids(
-    spectra: NDArray[np.float32], frequencies: NDArray[np.float32]
-) -> NDArray[np.float32]:
-    """Magnitude-weighted mean frequency of each ``(..., bins)`` row, DC left out."""
-    magnitudes = spectra[..., 1:]
-    total = magnitudes.sum(axis=-1)
-    moment = magnitudes @ frequencies[1:]
-    centroid: NDArray[np.float32] = np.divide(
-        moment, total, out=np.zeros_like(total), where=total > 0
-    )
-    return centroid
+        return flux
 
 
 class ViewState:

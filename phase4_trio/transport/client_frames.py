@@ -36,12 +36,6 @@ def encode_for(spectrum: Spectrum, options: ClientOptions, dropped: int) -> str 
     return json_spectrum.encode_message(spectrum, dropped)
 
 
-def _frame_key(options: ClientOptions) -> str:
-    if options.format == "f32":
-        return "ws-frame:f32+flux" if options.flux else "ws-frame:f32"
-    return "ws-frame:json"
-
-
 def frame_for(spectrum: Spectrum, options: ClientOptions, dropped: int) -> bytes:
     """The complete WebSocket frame carrying :func:`encode_for`'s message.
 
@@ -49,25 +43,25 @@ def frame_for(spectrum: Spectrum, options: ClientOptions, dropped: int) -> bytes
     spectrum and options and shared; a client that has lost frames gets its own count
     spliced in, which for JSON is one join of a short prefix with the cached body.
     """
-    view = None if options.view is None else view_frame(spectrum, options.view)
-    key = _frame_key(options)
-    if view is not None:
-        key = f"{key}:{view.spec.key}"
-    elif options.bins is not None:
-        spectrum = reduce_spectrum(spectrum, options.bins)
+    key = options.frame_key
     if dropped == 0:
         cached: bytes | None = spectrum.encoded(key)
         if cached is not None:
             return cached
+    view = None if options.view is None else view_frame(spectrum, options.view)
+    if view is None and options.view is not None:  # no samples here: the original's form
+        options = ClientOptions(format=options.format, flux=options.flux)
+        key = options.frame_key
+    source = spectrum if options.bins is None else reduce_spectrum(spectrum, options.bins)
     if options.format == "f32":
         if view is None:
-            payload = p4sp.encode(spectrum, with_flux=options.flux, dropped=dropped)
+            payload = p4sp.encode(source, with_flux=options.flux, dropped=dropped)
         else:
             payload = p4sp.encode_view(spectrum, view, with_flux=options.flux, dropped=dropped)
         frame = b"".join((header(Opcode.BINARY, len(payload)), payload))
     else:
         if view is None:
-            prefix, rest = json_spectrum.encode_parts(spectrum, dropped)
+            prefix, rest = json_spectrum.encode_parts(source, dropped)
         else:
             prefix, rest = json_spectrum.encode_view_parts(spectrum, view, dropped)
         frame = b"".join((header(Opcode.TEXT, len(prefix) + len(rest)), prefix, rest))

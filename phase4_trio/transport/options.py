@@ -56,6 +56,19 @@ class ClientOptions:
     bins: int | None = None
     flux: bool = True
     view: ViewSpec | None = None
+    #: The spectrum cache key of this client's WebSocket frames, computed once here because
+    #: every client looks it up for every spectrum.
+    frame_key: str = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        key = "ws-frame:json"
+        if self.format == "f32":
+            key = "ws-frame:f32+flux" if self.flux else "ws-frame:f32"
+        if self.view is not None:
+            key = f"{key}:{self.view.key}"
+        elif self.bins is not None:
+            key = f"{key}:bins={self.bins}"
+        object.__setattr__(self, "frame_key", key)
 
 
 def _choice(choices: tuple[str, ...]) -> Callable[[str, str], str]:
