@@ -21,7 +21,8 @@ Clients :meth:`~Views.acquire` their spec before they subscribe to the stream an
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 import attrs
 import numpy as np
@@ -339,6 +340,20 @@ class Views:
         view = self._views.pop(spec)
         if all(other.stage is not view.stage for other in self._views.values()):
             del self._stages[view.stage.key]
+
+    @contextmanager
+    def held(self, spec: ViewSpec | None) -> Iterator[None]:
+        """Hold ``spec`` (if any) for the ``with`` block: a client's view, around its
+        subscription to the stream (enter this first, so every spectrum it is offered has
+        its frame)."""
+        if spec is None:
+            yield
+            return
+        self.acquire(spec)
+        try:
+            yield
+        finally:
+            self.release(spec)
 
     def process(self, batch: Sequence[Spectrum]) -> None:
         """Compute every view's frame of every spectrum of ``batch`` (oldest first) and attach
