@@ -19,7 +19,7 @@ from functools import lru_cache
 
 import attrs
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 from numpy.typing import NDArray
 
 from .spectrum import MagnitudeSpectrum, bin_frequencies
@@ -135,10 +135,15 @@ class SampleWindows:
 
     def _long_windows(self) -> NDArray[np.float32]:
         """``(count, fft_size, channels)`` views into ``samples``, one per block."""
-        size = self._fine.size
-        windows = sliding_window_view(self.samples, size, axis=0)  # (positions, ch, size)
-        picked = windows[self.hop : self.hop * self.count + 1 : self.hop]
-        return picked.transpose(0, 2, 1)
+        samples = self.samples
+        row, column = samples.strides
+        windows: NDArray[np.float32] = as_strided(
+            samples[self.hop :],
+            shape=(self.count, self._fine.size, samples.shape[1]),
+            strides=(self.hop * row, row, column),
+            writeable=False,
+        )
+        return windows
 
     def centroids(self, resolution: Resolution, per_channel: bool) -> NDArray[np.float32]:
         """Spectral centroid in Hz of every block, ``(count, 1)`` for the mix or ``(count,
@@ -161,10 +166,10 @@ class SampleWindows:
         if self._levels is None:
             blocks = self.samples[len(self.samples) - self.count * self.hop :]
             frames = blocks.reshape(self.count, self.hop, self.channels)
-            peak = np.abs(frames).max(axis=1)
+            peak = np.maximum(frames.max(axis=1), -frames.min(axis=1))
             square = np.einsum("ijk,ijk->ik", frames, frames, dtype=np.float32)
             square *= np.float32(1.0 / self.hop)
-            self._levels = Levels(rms=to_db(np.sqrt(square)), peak=to_db(peak))
+            self._levels = Levels(rms=to_db(np.sqrt(square, out=square)), peak=to_db(peak))
         return self._levels
 
     def loudest(self) -> Levels:

@@ -167,10 +167,13 @@ def spectrum_levels(spectrum: Spectrum) -> tuple[float, float] | None:
 
 
 @attrs.frozen(eq=False)
-class _StageFrame:
+class _StageBatch:
+    """A stage's results for consecutive blocks of one batch: arrays with a leading axis of
+    blocks, then ``(rows, values)`` or ``(rows,)``; ``onsets`` a list of arrays (or None)."""
+
     amplitudes: NDArray[np.float32]
     flux: NDArray[np.float32]
-    onsets: NDArray[np.bool_] | None
+    onsets: list[NDArray[np.bool_]] | None
     centroid: NDArray[np.float32]
     rms: NDArray[np.float32]
     peak: NDArray[np.float32]
@@ -205,17 +208,15 @@ class _Stage:
             self._onsets = None
         return layout
 
-    def run(
-        self, windows: SampleWindows, indices: list[int], sample_rate: int
-    ) -> list[_StageFrame]:
-        """The stage's frames for blocks ``indices`` of one batch, in order."""
+    def run(self, windows: SampleWindows, blocks: slice, sample_rate: int) -> _StageBatch:
+        """The stage's results for the blocks ``blocks`` of one batch, in order."""
         key = self.key
         resolution = key.resolution
         per_channel = key.channels.per_channel
-        spectra = windows.spectra(resolution, per_channel)[indices]
-        centroid = windows.centroids(resolution, per_channel)[indices]
+        spectra = windows.spectra(resolution, per_channel)[blocks]
+        centroid = windows.centroids(resolution, per_channel)[blocks]
         levels = windows.levels() if per_channel else windows.loudest()
-        rms, peak = levels.rms[indices], levels.peak[indices]
+        rms, peak = levels.rms[blocks], levels.peak[blocks]
         if per_channel:
             rows = list(key.channels.rows(windows.channels))
             if rows != list(range(windows.channels)):
@@ -239,19 +240,15 @@ class _Stage:
                 windows.fft_size(resolution) / windows.hop,
                 first_eligible_band(layout.lowers, layout.uppers, layout.resolution),
             )
-        flux = self._flux(amplitudes)
         detector = self._onsets
-        return [
-            _StageFrame(
-                amplitudes=amplitudes[i],
-                flux=flux[i],
-                onsets=None if detector is None else detector(amplitudes[i]),
-                centroid=centroid[i],
-                rms=rms[i],
-                peak=peak[i],
-            )
-            for i in range(len(indices))
-        ]
+        return _StageBatch(
+            amplitudes=amplitudes,
+            flux=self._flux(amplitudes),
+            onsets=None if detector is None else [detector(row) for row in amplitudes],
+            centroid=centroid,
+            rms=rms,
+            peak=peak,
+        )
 
     def _flux(self, amplitudes: NDArray[np.float32]) -> NDArray[np.float32]:
         """Growth of each value since the frame before (zeros for the first frame)."""
@@ -277,13 +274,15 @@ class ViewState:
         self._dynamics: Dynamics | None = None
 
     def frame(
-        self, stage_frame: _StageFrame, windows: SampleWindows, sample_rate: int
+        self, stage: _StageBatch, index: int, windows: SampleWindows, sample_rate: int
     ) -> ViewFrame:
+        """The view's frame of the ``index``-th block of a stage batch (called in order)."""
         dynamics = self._dynamics
         frame_seconds = windows.hop / sample_rate
         if dynamics is None or dynamics.frame_seconds != frame_seconds:
             dynamics = self._dynamics = Dynamics(self.spec.dynamics, frame_seconds)
-        shaped = dynamics(stage_frame.amplitudes, stage_frame.rms)
+        rms = stage.rms[index]
+        shaped = dynamics(stage.amplitudes[index], rms)
         spec = self.spec
         return ViewFrame(
             spec=spec,
@@ -291,11 +290,11 @@ class ViewState:
             channels=spec.channels.rows(windows.channels),
             layout=self.stage.layout(windows, sample_rate),
             values=shaped.values,
-            flux=stage_frame.flux,
-            onsets=stage_frame.onsets,
-            centroid=stage_frame.centroid,
-            rms=stage_frame.rms,
-            peak=stage_frame.peak,
+            flux=stage.flux[index],
+            onsets=None if stage.onsets is None else stage.onsets[index],
+            centroid=stage.centroid[index],
+            rms=rms,
+            peak=stage.peak[index],
             silent=shaped.silent,
             gain_db=shaped.gain_db,
         )
@@ -361,28 +360,32 @@ class Views:
         if not self._views:
             return
         for windows, spectra in _by_windows(batch):
-            indices = [s.detail.index for s in spectra]
+            first = spectra[0].detail.index
+            blocks = slice(first, first + len(spectra))
             rate = spectra[0].sample_rate
             for stage in self._stages.values():
-                stage_frames = stage.run(windows, indices, rate)
+                results = stage.run(windows, blocks, rate)
                 for view in self._views.values():
                     if view.stage is not stage:
                         continue
-                    for spectrum, stage_frame in zip(spectra, stage_frames, strict=True):
-                        spectrum.remember(view.cache_key, view.frame(stage_frame, windows, rate))
+                    for index, spectrum in enumerate(spectra):
+                        spectrum.remember(view.cache_key, view.frame(results, index, windows, rate))
 
 
 def _by_windows(
     batch: Iterable[Spectrum],
 ) -> list[tuple[SampleWindows, list[AnalysedSpectrum]]]:
-    """The analysed spectra of a batch, in runs that share one :class:`SampleWindows`."""
+    """The analysed spectra of a batch, in runs of consecutive blocks of one
+    :class:`SampleWindows`."""
     runs: list[tuple[SampleWindows, list[AnalysedSpectrum]]] = []
     for spectrum in batch:
         if not isinstance(spectrum, AnalysedSpectrum):
             continue
-        windows = spectrum.detail.windows
-        if runs and runs[-1][0] is windows:
-            runs[-1][1].append(spectrum)
-        else:
-            runs.append((windows, [spectrum]))
+        detail = spectrum.detail
+        if runs and runs[-1][0] is detail.windows:
+            run = runs[-1][1]
+            if run[-1].detail.index + 1 == detail.index:
+                run.append(spectrum)
+                continue
+        runs.append((detail.windows, [spectrum]))
     return runs
