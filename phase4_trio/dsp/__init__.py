@@ -61,7 +61,9 @@ class Analyzer:
     Blocks are mixed down to the mean of their channels; a block shorter than ``size`` frames
     is zero-padded at the end, as the original does. The arrays in each :class:`Analysis` are
     new per call and read-only: consumers share them, and the analyzer keeps the latest ones
-    for the next flux and the tempo.
+    for the next flux and the tempo. It also keeps the last ``fft_size`` samples, so each
+    result's ``detail`` can give the fine spectrum over them (and per-channel spectra and
+    levels) when someone asks: see :mod:`.detail`.
     """
 
     def __init__(
