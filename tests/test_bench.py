@@ -10,10 +10,8 @@ from __future__ import annotations
 import math
 import os
 import socket
-import struct
 import subprocess
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,30 +31,40 @@ from phase4_trio.bench.client import (
 from phase4_trio.bench.suite import binary_available, fanout_steps
 from phase4_trio.cli import main
 from phase4_trio.pipeline.messages import Spectrum
-from phase4_trio.pipeline.router import Router
 from phase4_trio.transport.client_frames import encode_for, frame_for
 from phase4_trio.transport.options import ClientOptions
 from phase4_trio.transport.websocket import ClientStream
-from phase4_trio.wire import json_spectrum, p4sp
-from phase4_trio.wire.websocket_frame import header as frame_header
+from phase4_trio.wire import json_spectrum, p4sp, websocket_frame
+from phase4_trio.wire.websocket_frame import Opcode
 
 TARGET_KEYS = [
     "callback_p99_us",
-    "callback_max_us",
+    "idle_cpu_percent",
+    "idle_cpu_vs_copy_floor",
+    "idle_cpu_vs_one_client",
+    "first_frame_p50_ms",
     "{fmt}.latency_1_p99_ms",
     "{fmt}.latency_100_p99_ms",
-    "{fmt}.throughput_fps",
+    "{fmt}.frames_per_cpu_second",
     "{fmt}.fanout_clients",
-    "{fmt}.cpu_1_percent",
     "{fmt}.rss_1_mb",
 ]
 INFO_KEYS = [
     "callback_p50_us",
+    "callback_max_us",
+    "first_frame_max_ms",
     "{fmt}.latency_1_p50_ms",
     "{fmt}.latency_100_p50_ms",
+    "{fmt}.throughput_fps",
+    "{fmt}.cpu_1_percent",
+    "{fmt}.cpu_page_percent",
     "{fmt}.cpu_10_percent",
     "{fmt}.rss_10_mb",
+    "reference.wake_floor_cpu_percent",
+    "reference.copy_floor_cpu_percent",
+    "reference.copy_p99_us",
 ]
+PEER_KEYS = ["peer.phase4_full_cpu_us", "peer.phase4_page_cpu_percent"]
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +81,7 @@ def short_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any],
         "1",
         "--fanout-max",
         "10",
+        "--no-peer",
         "--write-doc",
         str(doc),
     ]
@@ -101,11 +110,15 @@ def test_short_run_reports_every_figure_with_its_target(
         for key in TARGET_KEYS:
             assert key.format(fmt=fmt) in result["targets"]
     for check in result["checks"]:
-        if check["limit"] is None:
-            assert check["status"] == ""
+        if check["key"] in PEER_KEYS:  # --no-peer: nothing measured, nothing missed
+            assert check["status"] == "skipped" and check["value"] is None
+        elif check["limit"] is None:
+            assert check["status"] in ("", "skipped")
         else:
             assert check["status"] in ("ok", "MISS")
             assert check["target"].startswith(("≤", "≥"))
+        if check["ratio"] is not None:
+            assert check["ratio"] == pytest.approx(check["value"] / check["reference"])
     assert set(result["misses"]) == {c["key"] for c in result["checks"] if c["status"] == "MISS"}
     assert result["options"]["formats"] == _formats()
 
@@ -125,7 +138,12 @@ def test_short_run_measured_real_traffic(short_run: tuple[dict[str, Any], Path])
         assert per_format["throughput"]["engine"]["processed_fps"] > 0
         steps = per_format["fanout"]["steps"]
         assert [s["clients"] for s in steps][:1] == [1]
-        assert per_format["fanout"]["max_clients"] in (0, 1, 10)
+        assert per_format["fanout"]["max_clients"] == 10
+        assert per_format["throughput"]["frames_per_cpu_second"] > 0
+        assert per_format["realtime"]["page"]["clients"] == 1
+    assert results["idle"]["first_frame_ms"]["count"] == 10
+    assert results["idle"]["engine"]["cpu_percent"] >= 0
+    assert "peer" not in results
     machine = result["machine"]
     assert machine["nproc"] >= 1 and machine["cpu_model"] and machine["python"]
     assert "numpy" in machine["versions"]
@@ -147,7 +165,9 @@ def test_short_run_table_and_doc(short_run: tuple[dict[str, Any], Path]) -> None
     assert text.startswith("# Performance")
     assert "| figure | target | result | status |" in text
     assert result["command"] in text
-    assert "phase4 bench --json --seconds 1 --fanout-max 10 --write-doc" in result["command"]
+    assert (
+        "phase4 bench --json --seconds 1 --fanout-max 10 --no-peer --write-doc" in result["command"]
+    )
     assert result["machine"]["cpu_model"] in text
     assert f"Python {result['machine']['python']}" in text
     assert result["date"] in text
@@ -165,12 +185,21 @@ def test_fanout_steps() -> None:
     assert fanout_steps(600) == [1, 10, 50, 100, 200, 300, 400, 500, 600]
 
 
-def test_evaluate_marks_misses_and_missing_values() -> None:
-    results = {"callback_us": {"p50": 5.0, "p99": 60.0, "max": 200.0}, "formats": {}}
+def test_evaluate_marks_misses_ratios_and_missing_values() -> None:
+    results = {
+        "callback_us": {"p50": 5.0, "p99": 60.0, "max": 200.0},
+        "reference": {"copy_floor": {"copy_us": {"p99": 10.0}, "cpu_percent": 1.0}},
+        "idle": {"engine": {"cpu_percent": 1.4}},
+        "formats": {},
+    }
     rows = {row["key"]: row for row in report.evaluate(results, [], soak=False)}
     assert rows["callback_p50_us"]["status"] == ""
-    assert rows["callback_p99_us"]["status"] == "MISS"
-    assert rows["callback_max_us"]["status"] == "ok"
+    assert rows["callback_p99_us"]["ratio"] == 6.0
+    assert rows["callback_p99_us"]["status"] == "MISS"  # 6x the bare copy, target 3x
+    assert rows["idle_cpu_vs_copy_floor"]["status"] == "ok"  # 1.4x, target 1.5x
+    assert rows["idle_cpu_percent"]["status"] == "MISS"  # 1.4 %, target 1 %
+    assert rows["idle_cpu_vs_one_client"]["status"] == "MISS"  # no one-client figure
+    assert rows["peer.phase4_full_cpu_us"]["status"] == "skipped"
     rows = {row["key"]: row for row in report.evaluate({"formats": {}}, ["json"], soak=True)}
     assert rows["json.fanout_clients"]["status"] == "MISS"  # not measured is a miss, not a pass
     assert rows["soak_growth_mb"]["value"] is None
@@ -252,96 +281,36 @@ def test_frames_are_what_wsproto_would_send(options: ClientOptions, dropped: int
     assert frame_for(spectrum, options, dropped) == expected  # the cached copy too
 
 
-@pytest.mark.parametrize("length", [0, 125, 126, 65535, 65536, 70000])
-def test_frame_header_lengths(length: int) -> None:
-    payload = b"\0" * length
-    expected = bytes(FrameProtocol(client=False, extensions=[]).send_data(payload, fin=True))
-    assert frame_header(0x2, length) + payload == expected
+# ------------------------------------------------------------------ a client's writes
 
 
-# ------------------------------------------------------------------ the router's fast lane
-
-
-def test_router_fast_lane_keeps_order_and_counts() -> None:
-    router = Router()
-    taken: list[int] = []
-    accept = 2  # how many of a batch the fast lane takes
-
-    def deliver(spectra: Sequence[Spectrum]) -> int:
-        count = min(accept, len(spectra))
-        taken.extend(spectrum.frame_count for spectrum in spectra[:count])
-        return count
-
-    with router.subscribe("fast", 8, latest_wins=True) as subscription:
-        subscription.deliver = deliver
-        router.route([_spectrum(0)])  # not ready: queued
-        subscription.ready = True
-        router.route([_spectrum(1)])  # ready: delivered, still ready
-        router.route([_spectrum(2), _spectrum(3)])  # a batch, delivered whole
-        assert subscription.ready
-        router.route([_spectrum(4), _spectrum(5), _spectrum(6)])  # 2 taken, 6 queued
-        assert not subscription.ready
-        router.route([_spectrum(7)])  # not ready: queued behind 6, order kept
-        queued = [subscription.receive.receive_nowait().frame_count for _ in range(3)]
-    assert taken == [1, 2, 3, 4, 5]
-    assert queued == [0, 6, 7]
-    assert subscription.offered == 8 and subscription.dropped == 0
-
-
-def _parse_frames(data: bytes) -> list[tuple[int, bytes]]:
-    frames = []
-    pos = 0
-    while pos < len(data):
-        b0, b1 = data[pos], data[pos + 1]
-        length, start = b1 & 0x7F, pos + 2
-        if length == 126:
-            (length,) = struct.unpack_from("!H", data, pos + 2)
-            start = pos + 4
-        elif length == 127:
-            (length,) = struct.unpack_from("!Q", data, pos + 2)
-            start = pos + 10
-        frames.append((b0 & 0x0F, data[start : start + length]))
-        pos = start + length
-    assert pos == len(data)
-    return frames
-
-
-async def test_partial_write_is_finished_before_any_other_write() -> None:
-    """A frame the kernel takes in part is completed before a pong or the next frame."""
+async def test_frames_and_trio_websockets_own_writes_never_interleave() -> None:
+    """A frame that fills the socket is written whole before a pong queued behind it."""
     left, right = trio.socket.socketpair()
     left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     right.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     stream = ClientStream(trio.SocketStream(left))
-    payloads = [os.urandom(3000) for _ in range(200)]
-    frames = [frame_header(0x2, len(p)) + p for p in payloads]
-    written = []
-    for frame in frames:
-        written.append(stream.write_nowait(frame))
-        if written[-1] != len(frame):
-            break
-    assert written[-1] < len(frames[len(written) - 1])  # in part, or not at all
-    assert stream.write_nowait(frames[len(written)]) == 0  # busy until finished
-    sent = len(written) if written[-1] else len(written) - 1
-    pong = frame_header(0xA, 4) + b"pong"
+    payloads = [os.urandom(3000) for _ in range(50)]
+    pong = websocket_frame.build(Opcode.PONG, b"pong")
     received = bytearray()
 
     async def reader() -> None:
-        while True:
-            chunk = await right.recv(65536)
-            if not chunk:
-                return
+        await trio.sleep(0.05)  # the writer fills the socket first
+        while chunk := await right.recv(65536):
             received.extend(chunk)
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(reader)
         async with trio.open_nursery() as writers:
-            writers.start_soon(stream.send_all, pong)  # trio-websocket's own write
+            writers.start_soon(
+                stream.send_frame,
+                b"".join(websocket_frame.build(Opcode.BINARY, p) for p in payloads),
+            )
             await trio.sleep(0.01)
-            await stream.finish()
-        await stream.send_frame(frames[sent])
+            writers.start_soon(stream.send_all, pong)  # trio-websocket's own write
         await stream.aclose()
-    parsed = _parse_frames(bytes(received))
-    binary = [payload for opcode, payload in parsed if opcode == 0x2]
-    assert binary == payloads[: sent + 1]
-    assert (0xA, b"pong") in parsed
+    frames, used = websocket_frame.parse(bytes(received))
+    assert used == len(received)
+    assert [f.payload for f in frames if f.opcode == Opcode.BINARY] == payloads
+    assert frames[-1] == websocket_frame.Frame(True, Opcode.PONG, b"pong")
     right.close()

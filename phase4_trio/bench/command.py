@@ -53,6 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="raw",
         help="client used for 100 clients, fan-out and throughput (default raw)",
     )
+    parser.add_argument(
+        "--no-peer",
+        dest="peer",
+        action="store_false",
+        help="leave out the rows measured beside cava on the virtual device",
+    )
     parser.add_argument("--write-doc", metavar="PATH", help="write the Markdown report to PATH")
     parser.add_argument(
         "--strict", action="store_true", help="exit 1 when any figure misses its target"
@@ -82,6 +88,7 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
         source=args.source,
         client=args.client,
         formats=formats,
+        peer=args.peer,
     )
 
 
@@ -104,6 +111,8 @@ def command_line(args: argparse.Namespace) -> str:
         words += ["--source", args.source]
     if args.client != "raw":
         words += ["--client", args.client]
+    if not args.peer:
+        words.append("--no-peer")
     if args.write_doc:
         words += ["--write-doc", args.write_doc]
     return shlex.join(words)
