@@ -11,7 +11,7 @@ arithmetic alone; ratios between them hold better than absolute values on a busy
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -43,15 +43,6 @@ def view_queries(layouts: Sequence[str] = LAYOUTS, dynamics: Sequence[str] = DYN
     return [f"bands={layout}&{options}" for layout in layouts for options in dynamics]
 
 
-def _best_per_block(run: Callable[[], None], blocks: int, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.process_time()
-        run()
-        best = min(best, time.process_time() - start)
-    return best / blocks * 1e6
-
-
 def per_block_cost(
     queries: Sequence[str],
     clients: Sequence[ClientOptions] = (),
@@ -63,17 +54,18 @@ def per_block_cost(
     repeats: int = 3,
 ) -> float:
     """CPU µs per block to analyse, process the views of ``queries`` and build one frame for
-    each of ``clients``, one block per batch."""
+    each of ``clients``, one block per batch; the best of ``repeats`` runs, each with a fresh
+    analyzer and views (made before its clock starts)."""
     blocks = max(1, round(seconds * sample_rate / block_size))
     signal = busy_signal(blocks, block_size)
-    specs = [parse_options(query).view for query in queries]
-
-    def run() -> None:
+    specs = [spec for spec in (parse_options(query).view for query in queries) if spec]
+    best = float("inf")
+    for _ in range(repeats):
         analyzer = Analyzer(block_size, sample_rate, "hann", fft_size)
         views = Views()
         for spec in specs:
-            if spec is not None:
-                views.acquire(spec)
+            views.acquire(spec)
+        start = time.process_time()
         for index in range(blocks):
             result = analyzer.process_batch(signal[index : index + 1])[0]
             spectrum = AnalysedSpectrum(
@@ -90,8 +82,8 @@ def per_block_cost(
             views.process((spectrum,))
             for options in clients:
                 frame_for(spectrum, options, 0)
-
-    return _best_per_block(run, blocks, repeats)
+        best = min(best, time.process_time() - start)
+    return best / blocks * 1e6
 
 
 def analysis_cost(
