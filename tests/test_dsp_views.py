@@ -246,3 +246,12 @@ def test_a_view_key_names_every_option() -> None:
     assert ViewSpec().key == "resolution=block&channels=mix&scale=linear"
     with pytest.raises(ValueError, match="fine spectrum"):
         ViewSpec(THIRDS)
+
+
+def test_a_channel_the_input_does_not_have_reads_as_silence() -> None:
+    """The server refuses such a query; should one get through, nothing breaks."""
+    spec = ViewSpec(THIRDS, Resolution.FINE, Channels.parse("2,0", 3))
+    frame = analyse(sine(1000, 0.5, 0.2), [spec])[spec][-1]
+    assert frame.channels == (2, 0)
+    assert not frame.values[0].any() and frame.rms[0] == -120.0
+    assert frame.values[1].max() == pytest.approx(0.5, rel=0.02)

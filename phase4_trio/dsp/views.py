@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 
 from ..pipeline.messages import Spectrum
 from .band_onsets import BandOnsets, first_eligible_band
-from .detail import Detail, Resolution, SampleWindows
+from .detail import DB_FLOOR, Detail, Resolution, SampleWindows
 from .dynamics import Dynamics, DynamicsSpec
 from .layouts import BandLayout, BandSpec, band_layout
 
@@ -220,6 +220,11 @@ class _Stage:
         if per_channel:
             rows = list(key.channels.rows(windows.channels))
             if rows != list(range(windows.channels)):
+                missing = max(rows) + 1 - windows.channels
+                if missing > 0:  # a channel the input does not have reads as silence
+                    spectra, centroid, rms, peak = _silent_rows(
+                        missing, spectra, centroid, rms, peak
+                    )
                 spectra, centroid = spectra[:, rows], centroid[:, rows]
                 rms, peak = rms[:, rows], peak[:, rows]
         else:
@@ -262,6 +267,18 @@ class _Stage:
         np.maximum(flux, 0.0, out=flux)
         self._previous = amplitudes[-1]
         return flux
+
+
+def _silent_rows(count: int, *arrays: NDArray[np.float32]) -> tuple[NDArray[np.float32], ...]:
+    """``arrays`` (blocks first, channels second) with ``count`` silent channels appended:
+    zero spectra and centroids, levels at the floor."""
+    spectra, centroid, rms, peak = arrays
+    return (
+        np.concatenate((spectra, np.zeros((len(spectra), count, spectra.shape[2]), np.float32)), 1),
+        np.concatenate((centroid, np.zeros((len(centroid), count), np.float32)), 1),
+        np.concatenate((rms, np.full((len(rms), count), DB_FLOOR, np.float32)), 1),
+        np.concatenate((peak, np.full((len(peak), count), DB_FLOOR, np.float32)), 1),
+    )
 
 
 class ViewState:
