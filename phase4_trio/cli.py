@@ -82,6 +82,9 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "udp", None) is not None:
         put("transport", "udp_send_address", args.udp)
         put("transport", "udp_enabled", True)
+    servers = getattr(args, "publish", None) or getattr(args, "nats", None)
+    if servers is not None:
+        overrides.setdefault("output", {}).setdefault("nats", {})["servers"] = servers
     if getattr(args, "record", None) is not None:
         put("record", "path", args.record)
     if getattr(args, "format", None) is not None:
@@ -127,6 +130,29 @@ async def _cancel_on_signal(signals: Any, scope: trio.CancelScope) -> None:
         log.info("received %s, shutting down", signal.Signals(signum).name)
         scope.cancel()
         return
+
+
+def cmd_relay(args: argparse.Namespace) -> int:
+    from .cluster.relay import Relay
+
+    config = load(args)
+    setup_logging(config.log_level)
+    relay = Relay(config, args.engine or [])
+    trio.run(_relay_until_signal, relay)
+    return 0
+
+
+async def _relay_until_signal(relay: Any) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_cancel_on_signal, signals, nursery.cancel_scope)
+            await nursery.start(relay.run)
+            page, websocket = relay.urls
+            mounted = ", ".join(f"{feed.engine_id} at /{feed.engine_id}/" for feed in relay.feeds)
+            print(
+                f"phase4: relay page {page}  websocket {websocket}  engines {mounted}", flush=True
+            )
+    log.info("stopped")
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -213,10 +239,36 @@ def build_parser() -> ArgumentParser:
     run.add_argument(
         "--udp", metavar="HOST:PORT", help="also send the binary spectrum by UDP to HOST:PORT"
     )
+    run.add_argument(
+        "--publish",
+        metavar="nats://HOST:PORT[,...]",
+        help="also publish every spectrum to these NATS servers (docs/scaling.md)",
+    )
     run.add_argument("--record", metavar="OUT.wav", help="also record what is captured, losslessly")
     run.add_argument("--force", action="store_true", help="let --record overwrite OUT.wav")
     run.add_argument("--log-level", metavar="L", help="debug, info, warning, error")
     run.set_defaults(handler=cmd_run)
+
+    relay = commands.add_parser(
+        "relay", help="serve the page and stream of engines that publish to NATS (docs/scaling.md)"
+    )
+    _add_config_flag(relay)
+    relay.add_argument(
+        "--nats",
+        metavar="nats://HOST:PORT[,...]",
+        help="NATS servers to subscribe through (default: output.nats.servers)",
+    )
+    relay.add_argument(
+        "--engine",
+        metavar="ID",
+        action="append",
+        help="an engine id to serve (repeatable; the first is also served at /)",
+    )
+    relay.add_argument(
+        "--ws", metavar="HOST:PORT", help="page + WebSocket address (default 127.0.0.1:8889)"
+    )
+    relay.add_argument("--log-level", metavar="L", help="debug, info, warning, error")
+    relay.set_defaults(handler=cmd_relay)
 
     record = commands.add_parser(
         "record", help="capture to a WAV file with a live level meter (until S seconds or Ctrl-C)"

@@ -19,6 +19,7 @@ import attrs
 import cattrs
 import yaml
 
+from .cluster import naming
 from .dsp.window import WINDOW_NAMES
 from .errors import ConfigError
 
@@ -280,6 +281,46 @@ class RecordConfig:
     force: bool = False
 
 
+def _servers(value: tuple[str, ...]) -> tuple[str, ...]:
+    return naming.parse_servers(value)
+
+
+def _checked(check: Callable[[str], str]) -> Callable[[object, attrs.Attribute[Any], str], None]:
+    def validate(_inst: object, _attribute: attrs.Attribute[Any], value: str) -> None:
+        check(value)
+
+    return validate
+
+
+def _engine_id_or_empty(value: str) -> str:
+    return value and naming.check_engine_id(value)
+
+
+@attrs.frozen
+class NatsConfig:
+    """Publishing to NATS (docs/scaling.md); on when ``servers`` is not empty."""
+
+    servers: tuple[str, ...] = attrs.field(default=(), converter=_servers)
+    subject_prefix: str = attrs.field(
+        default=naming.DEFAULT_PREFIX, validator=_checked(naming.check_prefix)
+    )
+    engine_id: str = attrs.field(default="", validator=_checked(_engine_id_or_empty))
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.servers)
+
+    @property
+    def effective_engine_id(self) -> str:
+        """``engine_id``, or the host name when it is empty (the default)."""
+        return self.engine_id or naming.default_engine_id()
+
+
+@attrs.frozen
+class OutputConfig:
+    nats: NatsConfig = NatsConfig()
+
+
 @attrs.frozen
 class Config:
     log_level: str = attrs.field(default="info", converter=_lower, validator=_one_of(LOG_LEVELS))
@@ -288,9 +329,18 @@ class Config:
     transport: TransportConfig = TransportConfig()
     pipeline: PipelineConfig = PipelineConfig()
     record: RecordConfig = RecordConfig()
+    output: OutputConfig = OutputConfig()
 
 
-_SECTIONS = (InputConfig, DspConfig, TransportConfig, PipelineConfig, RecordConfig)
+_SECTIONS = (
+    InputConfig,
+    DspConfig,
+    TransportConfig,
+    PipelineConfig,
+    RecordConfig,
+    NatsConfig,
+    OutputConfig,
+)
 for _cls in (*_SECTIONS, Config, Address, Duration, ToneSource, WavSource):
     attrs.resolve_types(_cls)
 
@@ -350,7 +400,7 @@ def _origin_list(value: object, _type: object) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"expected a list of origins, got {value!r}")
+        raise ValueError(f"expected a list of strings, got {value!r}")
     return tuple(v.rstrip("/") for v in value)
 
 

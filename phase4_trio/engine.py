@@ -25,7 +25,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -40,6 +40,9 @@ from .record import WavRecorder
 from .transport.http import HttpApp, load_assets
 from .transport.server import WebServer
 from .transport.udp import UdpStats, run_udp_sender
+
+if TYPE_CHECKING:
+    from .cluster.publisher import NatsPublisher
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,17 @@ class Engine:
                 force=config.record.force,
             )
             self.recorder.check()  # the file itself is created when the recorder starts
+        # NATS publishing (docs/scaling.md): a router subscriber with its own task.
+        self.nats: NatsPublisher | None = None
+        if config.output.nats.enabled:
+            from .cluster.publisher import NatsPublisher  # nats-py is imported only when used
+
+            self.nats = NatsPublisher(
+                config.output.nats,
+                sample_rate=self.sample_rate,
+                block_size=self.block_size,
+                fft_size=self.block_size,
+            )
 
     # ------------------------------------------------------------ lifecycle
 
@@ -121,6 +135,8 @@ class Engine:
                         await nursery.start(_named, "websocket", self.web.run)
                     if self.config.transport.udp_enabled:
                         await nursery.start(_named, "udp", self._send_udp)
+                    if self.nats is not None:
+                        await nursery.start(_named, "nats", self.nats.run, self.router)
                     await nursery.start(_named, "capture", self._capture, bridge)
                     if self.recorder is not None:
                         await nursery.start(_named, "recorder", self._record)
@@ -253,6 +269,8 @@ class Engine:
             collected += self.udp_stats.metrics()
         if self.recorder is not None:
             collected += self.recorder.stats.metrics()
+        if self.nats is not None:
+            collected += self.nats.metrics()
         collected += m.process_metrics()
         return collected
 

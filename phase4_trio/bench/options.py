@@ -15,3 +15,4 @@ class BenchOptions:
     client: str = "raw"
     formats: tuple[str, ...] = ("json", "f32")
     peer: bool = True
+    nats: tuple[str, ...] = ()

@@ -206,8 +206,56 @@ def checks_for(formats: list[str], soak: bool) -> list[Check]:
         checks.append(
             Check("soak_growth_mb", "RSS growth, soak", "MB", _dig("soak", "growth_mb"), "<=", 5)
         )
-    checks += _peer_checks() + _reference_checks()
+    checks += _peer_checks() + _nats_checks() + _reference_checks()
     return checks
+
+
+def _nats_checks() -> list[Check]:
+    link = ("nats", "link")
+    return [
+        Check(
+            "nats.link_cpu_us",
+            "NATS: link CPU per published message",
+            "µs",
+            _dig(*link, "cpu_us_per_message"),
+            optional=True,
+        ),
+        Check(
+            "nats.latency_p50_ms",
+            "NATS: latency node to node through two links, p50",
+            "ms",
+            _dig(*link, "latency_ms_link", "p50"),
+            optional=True,
+        ),
+        Check(
+            "nats.latency_added_p50_ms",
+            "NATS: of which the links' thread hand-offs, p50",
+            "ms",
+            _dig(*link, "added_p50_ms"),
+            optional=True,
+        ),
+        Check(
+            "nats.relay_latency_p99_ms",
+            "NATS: captureTime → relay client, 10 clients, p99",
+            "ms",
+            _dig("nats", "with_relays", "latency_10", "latency_ms", "p99"),
+            optional=True,
+        ),
+        Check(
+            "nats.engine_alone_clients",
+            "NATS: clients at real time, engine alone [json]",
+            "clients",
+            _dig("nats", "engine_alone", "max_clients"),
+            optional=True,
+        ),
+        Check(
+            "nats.with_relays_clients",
+            "NATS: clients at real time, engine + 2 relays [json]",
+            "clients",
+            _dig("nats", "with_relays", "max_clients"),
+            optional=True,
+        ),
+    ]
 
 
 def _peer_checks() -> list[Check]:
@@ -236,10 +284,21 @@ def _peer_checks() -> list[Check]:
             optional=True,
         ),
         Check(
+            "peer.device_floor_cpu_percent",
+            "floor: a copy-only PortAudio callback on the device, CPU",
+            "% of a core",
+            _dig("peer", "device_floor", "cpu_percent"),
+            optional=True,
+        ),
+        Check(
             "peer.phase4_idle_cpu_percent",
             "device: CPU, no client",
             "% of a core",
             _dig(*device, "idle", "cpu_percent"),
+            "<=",
+            1.5,
+            _dig("peer", "device_floor", "cpu_percent"),
+            "the device floor",
             optional=True,
         ),
         Check(

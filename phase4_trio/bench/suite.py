@@ -60,7 +60,7 @@ from ..engine import Engine
 from . import peer
 from .client import percentiles
 from .options import BenchOptions
-from .reference import cold_wake, copy_floor, wake_floor
+from .reference import cold_wake, copy_floor, device_floor, wake_floor
 
 FRAME_RATE = 44100 / 256
 PAGE_FPS = 60
@@ -331,6 +331,8 @@ class Suite:
                 out[f"cava_{rate}"] = await peer.measure_cava(rate, seconds)
             self.progress(f"peer: phase4 on the device, no client / 1 client / page, {seconds:g} s")
             out["phase4"] = await self._device_windows()
+            self.progress(f"peer: device floor (a copy-only PortAudio callback), {seconds:g} s")
+            out["device_floor"] = await device_floor(256, 44100, seconds, cpu_seconds)
         out["cava_max"] = out[f"cava_{round(FRAME_RATE)}"]
         return out
 
@@ -517,6 +519,12 @@ async def run_suite(options: BenchOptions, progress: Progress) -> dict[str, Any]
     results["binary_available"] = binary_available()
     if options.peer:
         results["peer"] = await suite.peer()
+    if options.nats:
+        from .nats import nats_bench
+
+        results["nats"] = await nats_bench(
+            options.nats, seconds=options.seconds, fanout_max=options.fanout_max, progress=progress
+        )
     if options.soak:
         results["soak"] = await suite.soak()
     return results

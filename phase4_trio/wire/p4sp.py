@@ -172,6 +172,12 @@ def encode(spectrum: Spectrum, *, with_flux: bool = False, dropped: int = 0) -> 
     return _with_dropped(shared, dropped)
 
 
+def adopt(spectrum: Spectrum, data: bytes, *, with_flux: bool) -> None:
+    """Cache ``data`` as ``spectrum``'s encoding: it was decoded from exactly these bytes
+    (a relay's spectra), so re-encoding would only rebuild them."""
+    spectrum.remember(_CACHE_KEYS[with_flux], data)
+
+
 def encode_view(
     spectrum: Spectrum, frame: ViewFrame, *, with_flux: bool = False, dropped: int = 0
 ) -> bytes:
