@@ -95,10 +95,11 @@ async def test_pink_noise_is_flat_and_white_noise_rises_3_db_per_octave(
     """Band powers averaged over 5 s of audio, 63 Hz to 8 kHz, within ±1 dB."""
     for noise, slope in ((pink_noise, 0.0), (white_noise, 3.0)):
         path = write_wav(tmp_path / "noise.wav", noise(5.0, RATE, seed=2, rms=0.1))
-        # paced, so the frames cover 5 s of audio one after another
+        # paced, so the frames cover 5 s of audio (or a little more, should the client lose
+        # a few on a busy machine)
         layout, frames = await frames_from(path, f"bands={bands}", count=862, paced=True)
         assert layout is not None
-        assert frames[-1]["frameCount"] - frames[0]["frameCount"] == 861
+        assert frames[-1]["frameCount"] - frames[0]["frameCount"] >= 861
         level, centres = band_levels(layout, frames)
         inside = (centres > 60) & (centres < 8500)
         level = level[inside] - slope * np.log2(centres[inside] / 1000)
