@@ -127,16 +127,21 @@ async def test_smoothing_reaches_90_percent_of_a_step_within_its_attack_time(
     _, frames = await frames_from(
         path,
         f"bands=octave:1&smooth={attack_ms:g}:1000&format=f32",
-        count=260,  # one loop of the file and then some, whenever the client started
+        count=440,  # two loops of the file and then some, whenever the client started
         paced=True,
         fft_size=256,
     )
-    counts = [frame.frame_count for frame in frames]
-    assert counts == list(range(counts[0], counts[0] + len(counts)))  # none lost
     loop = len(samples) // 256
-    start = next(i for i, count in enumerate(counts) if count % loop == 39)
+    counts = [frame.frame_count for frame in frames]
+    # the first pass over the step that the client received whole (a busy machine may make
+    # it lose a frame now and then)
+    start = next(
+        i
+        for i, count in enumerate(counts)
+        if count % loop == 39 and counts[i : i + 41] == list(range(count, count + 41))
+    )
     band = 5  # the 1 kHz octave
-    values = [frame.magnitudes[band] for frame in frames[start : start + 40]]
+    values = [frame.magnitudes[band] for frame in frames[start : start + 41]]
     goal = values[0] + 0.9 * (0.5 - values[0])  # 0.5: the sine's amplitude in its band
     reached = next(index for index, value in enumerate(values) if value >= goal)
     block_ms = 256 / RATE * 1000
@@ -144,18 +149,30 @@ async def test_smoothing_reaches_90_percent_of_a_step_within_its_attack_time(
 
 
 async def test_auto_gain_lifts_minus_30_dbfs_to_near_one_within_5_seconds(tmp_path: Path) -> None:
+    """A loud passage (2 s at 0 dBFS), then -30 dBFS: right after it the gain still holds
+    (values far below 1), 5 s on the loudest band reads 0.8-1.0. Unpaced, the file loops
+    many times; frames are gathered until both moments have been seen."""
     samples = sine(1000.0, 10 ** (-30 / 20), 8.0)
-    samples[: 2 * RATE] = sine(1000.0, 1.0, 2.0)  # a loud passage first
+    samples[: 2 * RATE] = sine(1000.0, 1.0, 2.0)
     path = write_wav(tmp_path / "quiet.wav", samples)
-    _, frames = await frames_from(
-        path, "bands=octave:3&scale=unit&gain=auto", count=8 * 172 - 10, paced=False
-    )
     loop = len(samples) // 256
-    seen = [(frame["frameCount"] % loop * 256 / RATE, max(frame["magnitudes"])) for frame in frames]
-    just_after = [value for at, value in seen if 2.2 < at < 3.0]  # the gain is still held
-    five_seconds_on = [value for at, value in seen if at > 7.0]
-    assert just_after and max(just_after) < 0.1
-    assert five_seconds_on and all(0.8 <= value <= 1.0 for value in five_seconds_on)
+    config = make_config(input={"source": f"wav:{path}"})
+    just_after: list[float] = []  # 2.2-3.0 s into the file
+    five_seconds_on: list[float] = []  # 7.0-8.0 s
+    with trio.fail_after(60):
+        async with running_engine(config, paced=False) as engine:
+            url = ws_url(engine, "bands=octave:3&scale=unit&gain=auto")
+            async with trio_websocket.open_websocket_url(url) as connection:
+                assert (await receive(connection))["type"] == "bands"
+                while len(just_after) < 20 or len(five_seconds_on) < 20:
+                    frame = await receive(connection)
+                    at = frame["frameCount"] % loop * 256 / RATE
+                    if 2.2 < at < 3.0:
+                        just_after.append(max(frame["magnitudes"]))
+                    elif at > 7.0:
+                        five_seconds_on.append(max(frame["magnitudes"]))
+    assert max(just_after) < 0.1
+    assert all(0.8 <= value <= 1.0 for value in five_seconds_on)
 
 
 async def test_channels_all_gives_each_channel_its_own_bands(tmp_path: Path) -> None:

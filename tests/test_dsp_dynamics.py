@@ -158,3 +158,16 @@ def test_smoothing_parse_raises_only_value_error(text: str) -> None:
     except ValueError:
         return
     assert 0 <= smoothing.attack_ms <= 60_000 and 0 <= smoothing.release_ms <= 60_000
+
+
+def test_lost_frames_still_count_as_time() -> None:
+    """One call covering 400 frames moves as far as 400 calls of one frame."""
+    for spec in (DynamicsSpec(smooth=Smoothing(200, 2000)), DynamicsSpec(auto_gain=True)):
+        stepwise, at_once = Dynamics(spec, FRAME), Dynamics(spec, FRAME)
+        for dynamics in (stepwise, at_once):
+            dynamics(row(1.0), LOUD)
+        for _ in range(400):
+            expected = stepwise(row(0.01), LOUD)
+        got = at_once(row(0.01), LOUD, elapsed=400)
+        assert got.gain_db == pytest.approx(expected.gain_db, abs=0.01)
+        assert got.values[0, 0] == pytest.approx(float(expected.values[0, 0]), rel=1e-3)

@@ -4,7 +4,9 @@ A LED strip or a VJ patch wants values that sit in 0–1 whatever the volume, mo
 and fall to zero when nothing plays. These steps do that on the server, once per distinct set
 of options, however many clients asked for it. They are stateful (smoothing and gain follow
 the stream), so each :class:`Dynamics` must see every frame of the stream once, in order;
-time is counted in frames (``frame_seconds`` each), never read from a clock.
+time is counted in frames (``frame_seconds`` each), never read from a clock. A frame that
+never reached it (lost before the views, e.g. under overload) still counts: the caller says
+how many frames each call covers.
 
 Per frame, for ``(rows, values)`` amplitudes (a row per channel) and each row's RMS level:
 
@@ -125,13 +127,13 @@ class Dynamics:
         self._no_rows_silent = np.zeros(0, dtype=np.bool_)
         self._envelope_db = GAIN_FLOOR_DB
         self._hold = 0.0
-        self._decay_db = GAIN_DECAY_DB_PER_SECOND * frame_seconds
 
     def __call__(
-        self, amplitudes: NDArray[np.float32], rms_db: NDArray[np.float32]
+        self, amplitudes: NDArray[np.float32], rms_db: NDArray[np.float32], elapsed: int = 1
     ) -> DynamicsFrame:
         """The frame's values: a read-only array, never written afterwards (it may be
-        ``amplitudes`` itself when no step changes them)."""
+        ``amplitudes`` itself when no step changes them). ``elapsed`` is how many frames
+        of the stream passed since the previous call (more than one after a loss)."""
         spec = self.spec
         if spec.gate_db is None:
             silent = self._never_silent(len(amplitudes))
@@ -142,7 +144,7 @@ class Dynamics:
         gain_db = 0.0
         values = amplitudes
         if spec.auto_gain:
-            gain_db = self._gain(amplitudes, silent, gated)
+            gain_db = self._gain(amplitudes, silent, gated, elapsed)
             values = amplitudes * np.float32(10.0 ** (gain_db / 20.0))
         if spec.scale is Scale.DB:
             values = to_db(values)
@@ -153,7 +155,7 @@ class Dynamics:
             values = values.copy() if values is amplitudes else values
             values[silent] = floor
         if self._smoothing:
-            values = self._smooth(values, silent, floor, gated)
+            values = self._smooth(values, silent, floor, gated, elapsed)
         values.setflags(write=False)
         return DynamicsFrame(values, silent, gain_db)
 
@@ -165,7 +167,11 @@ class Dynamics:
         return silent
 
     def _gain(
-        self, amplitudes: NDArray[np.float32], silent: NDArray[np.bool_], gated: bool
+        self,
+        amplitudes: NDArray[np.float32],
+        silent: NDArray[np.bool_],
+        gated: bool,
+        elapsed: int,
     ) -> float:
         """Update the envelope with the frame's loudest audible value; the gain in dB."""
         audible = amplitudes[~silent] if gated else amplitudes
@@ -174,10 +180,13 @@ class Dynamics:
             if loudest >= self._envelope_db:
                 self._envelope_db = loudest
                 self._hold = GAIN_HOLD_SECONDS
-            elif self._hold > 0.0:
-                self._hold -= self.frame_seconds
             else:
-                self._envelope_db = max(loudest, self._envelope_db - self._decay_db)
+                seconds = elapsed * self.frame_seconds
+                held = min(self._hold, seconds)
+                self._hold -= held
+                if seconds > held:
+                    falling = GAIN_DECAY_DB_PER_SECOND * (seconds - held)
+                    self._envelope_db = max(loudest, self._envelope_db - falling)
             self._envelope_db = max(self._envelope_db, GAIN_FLOOR_DB)
         return -self._envelope_db
 
@@ -187,12 +196,17 @@ class Dynamics:
         silent: NDArray[np.bool_],
         floor: np.float32,
         gated: bool,
+        elapsed: int,
     ) -> NDArray[np.float32]:
         """The smoothed values, a new array that is also the next frame's state (never
         written after it is handed out, so sharing it is safe)."""
         state = self._state
         if state is not None and state.shape == values.shape:
-            step = np.where(values > state, self._attack, self._release)
+            attack, release = self._attack, self._release
+            if elapsed > 1:  # the fraction of the distance left after that many frames
+                attack = np.float32(1.0 - (1.0 - attack) ** elapsed)
+                release = np.float32(1.0 - (1.0 - release) ** elapsed)
+            step = np.where(values > state, attack, release)
             change = values - state
             change *= step
             values = state + change

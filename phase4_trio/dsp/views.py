@@ -289,17 +289,26 @@ class ViewState:
         self.cache_key = _VIEW_PREFIX + spec.key
         self.stage = stage
         self._dynamics: Dynamics | None = None
+        self._last_frame: int | None = None
 
     def frame(
-        self, stage: _StageBatch, index: int, windows: SampleWindows, sample_rate: int
+        self,
+        stage: _StageBatch,
+        index: int,
+        frame_count: int,
+        windows: SampleWindows,
+        sample_rate: int,
     ) -> ViewFrame:
-        """The view's frame of the ``index``-th block of a stage batch (called in order)."""
+        """The view's frame of the ``index``-th block of a stage batch, the stream's frame
+        ``frame_count`` (called in order; frames lost on the way still count as time)."""
         dynamics = self._dynamics
         frame_seconds = windows.hop / sample_rate
         if dynamics is None or dynamics.frame_seconds != frame_seconds:
             dynamics = self._dynamics = Dynamics(self.spec.dynamics, frame_seconds)
+        last, self._last_frame = self._last_frame, frame_count
+        elapsed = 1 if last is None or frame_count <= last else frame_count - last
         rms = stage.rms[index]
-        shaped = dynamics(stage.amplitudes[index], rms)
+        shaped = dynamics(stage.amplitudes[index], rms, elapsed)
         spec = self.spec
         return ViewFrame(
             spec=spec,
@@ -386,7 +395,8 @@ class Views:
                     if view.stage is not stage:
                         continue
                     for index, spectrum in enumerate(spectra):
-                        spectrum.remember(view.cache_key, view.frame(results, index, windows, rate))
+                        frame = view.frame(results, index, spectrum.frame_count, windows, rate)
+                        spectrum.remember(view.cache_key, frame)
 
 
 def _by_windows(
