@@ -13,7 +13,9 @@ docs/architecture.md)::
         └─tap─▶ WavRecorder FIFO (every block)                      │ batches
                                                                      ▼
                             ws client × N ◀─[client_queue]─ router ◀─[router_queue]
-                            UDP sender    ◀─[1]──────────────┘
+                            UDP sender    ◀─[1]──────────────┤
+                            OSC, WLED     ◀─[64]─────────────┤
+                            NATS          ◀─[publisher's]────┘
 
 The router tells the bridge what its subscribers want (:meth:`Engine._follow_demand`): with
 nobody listening the bridge rests and Trio is not woken per block.
@@ -33,6 +35,8 @@ from . import metrics as m
 from .capture import Block, CaptureBridge, CaptureSource, CaptureState, open_source
 from .config import Config
 from .dsp import Analyzer
+from .errors import Phase4Error
+from .outputs import configured_outputs
 from .pipeline.messages import Batch
 from .pipeline.processor import Processor
 from .pipeline.router import Demand, Router
@@ -99,6 +103,8 @@ class Engine:
                 block_size=self.block_size,
                 fft_size=self.block_size,
             )
+        # OSC and WLED outputs (docs/protocol.md): router subscribers, one task each.
+        self.outputs = configured_outputs(config, self.sample_rate / self.block_size)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -137,6 +143,8 @@ class Engine:
                         await nursery.start(_named, "udp", self._send_udp)
                     if self.nats is not None:
                         await nursery.start(_named, "nats", self.nats.run, self.router)
+                    for output in self.outputs:
+                        await nursery.start(_named, output.name, output.run, self.router)
                     await nursery.start(_named, "capture", self._capture, bridge)
                     if self.recorder is not None:
                         await nursery.start(_named, "recorder", self._record)
@@ -208,6 +216,22 @@ class Engine:
                 self._last_audio = time.monotonic()
             await trio.sleep(STATS_INTERVAL)
 
+    # ------------------------------------------------------------ host events
+
+    def observe(
+        self, on_client: Callable[[bool, int], None], on_device: Callable[[bool, str], None]
+    ) -> None:
+        """Host mode (``phase4 run --events``): be told as WebSocket clients come and go,
+        ``(connected, count)``, and as the capture device is lost and back, ``(lost, reason)``."""
+        from .capture.device import DeviceCapture
+
+        if self.web is not None:
+            self.web.on_client = on_client
+        if isinstance(self.source, DeviceCapture):
+            self.source.on_state = lambda state, reason: on_device(
+                state is not CaptureState.RUNNING, reason
+            )
+
     # ------------------------------------------------------------ health and metrics
 
     def health(self) -> tuple[bool, str]:
@@ -267,6 +291,8 @@ class Engine:
             )
         if self.config.transport.udp_enabled:
             collected += self.udp_stats.metrics()
+        for output in self.outputs:
+            collected += output.metrics()
         if self.recorder is not None:
             collected += self.recorder.stats.metrics()
         if self.nats is not None:
@@ -281,12 +307,17 @@ async def _named(
     *args: Any,
     task_status: trio.TaskStatus[Any] | None = None,
 ) -> None:
-    """Run a task; if it fails, say which one before the failure takes the engine down."""
+    """Run a task; if it fails, say which one before the failure takes the engine down.
+
+    A user's mistake found by a task as it starts (an unresolvable UDP host) is the CLI's to
+    report, as one line: no traceback for it here."""
     try:
         if task_status is None:
             await function(*args)
         else:
             await function(*args, task_status=task_status)
+    except Phase4Error:
+        raise
     except Exception:
         log.error("task %r failed; shutting the engine down", name, exc_info=True)
         raise

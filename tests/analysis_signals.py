@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from phase4_trio.dsp import Analyzer
-from phase4_trio.dsp.views import AnalysedSpectrum, ViewFrame, Views, ViewSpec, view_frame
+from phase4_trio.dsp.views import ViewFrame, Views, ViewSpec, analysed_spectrum, view_frame
 
 Samples = NDArray[np.float32]
 
@@ -182,17 +182,7 @@ def analyse(
         stop = min(count, start + batch)
         blocks = data[start * block : stop * block].reshape(stop - start, block, -1)
         spectra = [
-            AnalysedSpectrum(
-                start + i,
-                0.0,
-                rate,
-                block,
-                a.magnitudes,
-                a.flux,
-                a.bpm,
-                a.bpm_confidence,
-                detail=a.detail,
-            )
+            analysed_spectrum(start + i, 0.0, rate, a)
             for i, a in enumerate(analyzer.process_batch(blocks))
         ]
         views.process(spectra)

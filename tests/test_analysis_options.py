@@ -75,7 +75,7 @@ def test_the_original_options_are_unchanged() -> None:
         ("bins=32&bands=log:32", "bins: cannot be combined with bands (use bands=log:N)"),
         ("bins=32&scale=db", "bins: cannot be combined with scale"),
         ("bands=log:8&bands=log:9", "bands: given more than once"),
-        ("colour=red", "colour: unknown parameter (known: format, fps, bins, flux, bands,"),
+        ("colour=red", "'colour': unknown parameter (known: format, fps, bins, flux, bands,"),
     ],
 )
 def test_bad_analysis_options_are_one_line(query: str, message: str) -> None:

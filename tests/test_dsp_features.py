@@ -22,7 +22,7 @@ from analysis_signals import (
 from phase4_trio.dsp import Resolution
 from phase4_trio.dsp.band_onsets import MIN_BINS, BandOnsets, first_eligible_band
 from phase4_trio.dsp.layouts import BandSpec, band_layout
-from phase4_trio.dsp.views import ViewSpec
+from phase4_trio.dsp.views import ChannelMode, Channels, ViewSpec
 
 THIRDS = ViewSpec(BandSpec.parse("octave:3"), Resolution.FINE)
 FINE_BINS = ViewSpec(None, Resolution.FINE)
@@ -119,11 +119,19 @@ def test_centroid_of_silence_is_zero() -> None:
     assert frames[-1].centroid[0] == 0.0
 
 
-def test_levels_are_rms_and_peak_in_dbfs_of_the_loudest_channel() -> None:
+def test_levels_are_rms_and_peak_in_dbfs() -> None:
+    """The mix reads the level of the channels' mean (the signal its spectrum is taken from),
+    each channel its own."""
     # 689.0625 Hz: four whole cycles per block, so the block RMS is exactly 1 / √2
-    stereo = np.stack([sine(44100 * 4 / 256, 1.0, 1.0), sine(500.0, 0.1, 1.0)], axis=1)
-    frame = analyse(stereo, [FINE_BINS])[FINE_BINS][-1]
-    assert frame.rms[0] == pytest.approx(-3.01, abs=0.05)
-    assert frame.peak[0] == pytest.approx(0.0, abs=0.05)
+    tone = sine(44100 * 4 / 256, 1.0, 1.0)
+    stereo = np.stack([tone, np.zeros_like(tone)], axis=1)
+    channels = ViewSpec(None, Resolution.FINE, Channels(ChannelMode.ALL))
+    frames = analyse(stereo, [FINE_BINS, channels])
+    mix = frames[FINE_BINS][-1]
+    assert mix.rms[0] == pytest.approx(-3.01 - 6.02, abs=0.05)  # half the left channel
+    assert mix.peak[0] == pytest.approx(-6.02, abs=0.05)
+    each = frames[channels][-1]
+    assert each.rms.tolist() == pytest.approx([-3.01, -120.0], abs=0.05)
+    assert each.peak.tolist() == pytest.approx([0.0, -120.0], abs=0.05)
     silent = analyse(np.zeros(2048, np.float32), [FINE_BINS])[FINE_BINS][-1]
     assert silent.rms[0] == silent.peak[0] == -120.0

@@ -17,6 +17,7 @@ from phase4_trio.dsp.views import (
     Channels,
     Views,
     ViewSpec,
+    analysed_spectrum,
     spectrum_levels,
     view_frame,
 )
@@ -35,9 +36,7 @@ def spectra_of(samples: np.ndarray, fft_size: int = 4096, batch: int = 1) -> lis
         stop = min(count, start + batch)
         blocks = data[start * 256 : stop * 256].reshape(stop - start, 256, -1)
         out += [
-            AnalysedSpectrum(
-                start + i, 0.0, RATE, 256, a.magnitudes, a.flux, 0.0, 0.0, detail=a.detail
-            )
+            analysed_spectrum(start + i, 0.0, RATE, a)
             for i, a in enumerate(analyzer.process_batch(blocks))
         ]
     return out
@@ -205,7 +204,7 @@ def test_flux_and_onsets_restart_after_a_gap() -> None:
     def feed(samples: np.ndarray) -> list[AnalysedSpectrum]:
         count = len(samples) // 256
         spectra = [
-            AnalysedSpectrum(i, 0.0, RATE, 256, a.magnitudes, a.flux, 0, 0, detail=a.detail)
+            analysed_spectrum(i, 0.0, RATE, a)
             for i, a in enumerate(
                 analyzer.process_batch(samples[: count * 256].reshape(count, 256, 1))
             )

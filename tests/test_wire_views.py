@@ -25,6 +25,7 @@ from phase4_trio.dsp.views import (
     ViewFrame,
     Views,
     ViewSpec,
+    analysed_spectrum,
 )
 from phase4_trio.pipeline.messages import Spectrum
 from phase4_trio.transport.client_frames import encode_for, frame_for, layout_message
@@ -188,9 +189,7 @@ def analysed(samples: np.ndarray) -> list[AnalysedSpectrum]:
     count = len(samples) // 256
     blocks = samples[: count * 256].reshape(count, 256, -1)
     return [
-        AnalysedSpectrum(
-            i, 1.0 + i / 172, RATE, 256, a.magnitudes, a.flux, 0.0, 0.0, detail=a.detail
-        )
+        analysed_spectrum(i, 1.0 + i / 172, RATE, a)
         for i, a in enumerate(analyzer.process_batch(blocks))
     ]
 

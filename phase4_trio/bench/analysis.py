@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..dsp import Analyzer
-from ..dsp.views import AnalysedSpectrum, Views
+from ..dsp.views import Views, analysed_spectrum
 from ..transport.client_frames import frame_for
 from ..transport.options import ClientOptions, parse_options
 
@@ -68,17 +68,7 @@ def per_block_cost(
         start = time.process_time()
         for index in range(blocks):
             result = analyzer.process_batch(signal[index : index + 1])[0]
-            spectrum = AnalysedSpectrum(
-                index,
-                0.0,
-                sample_rate,
-                block_size,
-                result.magnitudes,
-                result.flux,
-                result.bpm,
-                result.bpm_confidence,
-                detail=result.detail,
-            )
+            spectrum = analysed_spectrum(index, 0.0, sample_rate, result)
             views.process((spectrum,))
             for options in clients:
                 frame_for(spectrum, options, 0)

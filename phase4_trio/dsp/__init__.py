@@ -10,8 +10,9 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from .detail import DB_FLOOR, Detail, Levels, Resolution, SampleWindows, SlidingHistory
+from .detail import DB_FLOOR, ChannelLevels, Detail, Resolution, SampleWindows, SlidingHistory
 from .flux import LOW_BAND_GAIN, LOW_BAND_HZ, SpectralFlux
+from .level import block_levels, mono_mix
 from .spectrum import MagnitudeSpectrum, bin_frequencies
 from .tempo import (
     TempoEstimate,
@@ -28,8 +29,8 @@ __all__ = [
     "WINDOW_NAMES",
     "Analysis",
     "Analyzer",
+    "ChannelLevels",
     "Detail",
-    "Levels",
     "MagnitudeSpectrum",
     "Resolution",
     "SampleWindows",
@@ -45,12 +46,19 @@ __all__ = [
 
 @attrs.frozen
 class Analysis:
-    """One block's results; the arrays are fresh per block and read-only."""
+    """One block's results; the arrays are fresh per block and read-only.
+
+    ``rms``, ``peak`` (linear, 1.0 = full scale) and ``zero_crossing_rate`` (sign changes per
+    second) come from the block's samples (:mod:`.level`), for outputs a spectrum cannot feed.
+    """
 
     magnitudes: NDArray[np.float32]
     flux: NDArray[np.float32]
     bpm: float
     bpm_confidence: float
+    rms: float = 0.0
+    peak: float = 0.0
+    zero_crossing_rate: float = 0.0
     # The finer spectrum, per-channel spectra and levels, computed on request.
     detail: Detail = attrs.field(kw_only=True)
 
@@ -113,9 +121,19 @@ class Analyzer:
             history.epoch,
             self.sample_rate,
         )
+        levels = block_levels(mono_mix(blocks), self.sample_rate)
         tempo = self._tempo
         results = []
-        for index, (row_magnitudes, row_flux) in enumerate(zip(magnitudes, flux, strict=True)):
+        for index, (row_magnitudes, row_flux, rms, peak, crossings) in enumerate(
+            zip(
+                magnitudes,
+                flux,
+                levels.rms.tolist(),
+                levels.peak.tolist(),
+                levels.zero_crossing_rate.tolist(),
+                strict=True,
+            )
+        ):
             tempo.push(row_flux, row_magnitudes)
             results.append(
                 Analysis(
@@ -123,6 +141,9 @@ class Analyzer:
                     row_flux,
                     tempo.bpm,
                     tempo.confidence,
+                    rms,
+                    peak,
+                    crossings,
                     detail=Detail(windows, index),
                 )
             )

@@ -22,10 +22,11 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 from numpy.typing import NDArray
 
+from .level import FLOOR_DB
 from .spectrum import MagnitudeSpectrum, bin_frequencies
 
 #: Levels (and dB values in general) never read below this: digital silence reads -120.
-DB_FLOOR = -120.0
+DB_FLOOR = FLOOR_DB
 _FLOOR_AMPLITUDE = 10.0 ** (DB_FLOOR / 20.0)
 
 
@@ -45,7 +46,7 @@ def to_db(amplitude: NDArray[np.float32]) -> NDArray[np.float32]:
 
 
 @attrs.define(eq=False)
-class Levels:
+class ChannelLevels:
     """RMS and peak of each block and channel, in dBFS (``20·log10``, so a full-scale sine
     reads 0 dBFS peak and -3.01 dBFS RMS), floored at :data:`DB_FLOOR`; ``(count, channels)``."""
 
@@ -89,8 +90,7 @@ class SampleWindows:
         self._sample_rate = sample_rate
         self._spectra: dict[tuple[Resolution, bool], NDArray[np.float32]] = {}
         self._centroids: dict[tuple[Resolution, bool], NDArray[np.float32]] = {}
-        self._levels: Levels | None = None
-        self._loudest: Levels | None = None
+        self._levels: ChannelLevels | None = None
 
     @property
     def channels(self) -> int:
@@ -161,7 +161,7 @@ class SampleWindows:
             self._centroids[key] = centroids
         return centroids
 
-    def levels(self) -> Levels:
+    def levels(self) -> ChannelLevels:
         """RMS and peak of each block's own ``hop`` frames, per channel, in dBFS."""
         if self._levels is None:
             blocks = self.samples[len(self.samples) - self.count * self.hop :]
@@ -169,18 +169,8 @@ class SampleWindows:
             peak = np.maximum(frames.max(axis=1), -frames.min(axis=1))
             square = np.einsum("ijk,ijk->ik", frames, frames, dtype=np.float32)
             square *= np.float32(1.0 / self.hop)
-            self._levels = Levels(rms=to_db(np.sqrt(square, out=square)), peak=to_db(peak))
+            self._levels = ChannelLevels(rms=to_db(np.sqrt(square, out=square)), peak=to_db(peak))
         return self._levels
-
-    def loudest(self) -> Levels:
-        """:meth:`levels` of the loudest channel, ``(count, 1)``: what a meter shows."""
-        if self._loudest is None:
-            levels = self.levels()
-            self._loudest = Levels(
-                rms=levels.rms.max(axis=1, keepdims=True),
-                peak=levels.peak.max(axis=1, keepdims=True),
-            )
-        return self._loudest
 
 
 @attrs.frozen

@@ -29,10 +29,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..pipeline.messages import Spectrum
+from . import Analysis
 from .band_onsets import BandOnsets, first_eligible_band
 from .detail import DB_FLOOR, Detail, Resolution, SampleWindows
 from .dynamics import Dynamics, DynamicsSpec
 from .layouts import BandLayout, BandSpec, band_layout
+from .level import dbfs
 
 _VIEW_PREFIX = "view:"
 
@@ -43,6 +45,26 @@ class AnalysedSpectrum(Spectrum):
     detail (finer spectra, channels, levels). Relayed spectra are plain :class:`Spectrum`."""
 
     detail: Detail = attrs.field(kw_only=True)
+
+
+def analysed_spectrum(
+    frame_count: int, capture_time: float, sample_rate: int, analysis: Analysis
+) -> AnalysedSpectrum:
+    """The spectrum of one analysed block, as the processor routes it."""
+    return AnalysedSpectrum(
+        frame_count,
+        capture_time,
+        sample_rate,
+        len(analysis.magnitudes) * 2 - 2,
+        analysis.magnitudes,
+        analysis.flux,
+        analysis.bpm,
+        analysis.bpm_confidence,
+        analysis.rms,
+        analysis.peak,
+        analysis.zero_crossing_rate,
+        detail=analysis.detail,
+    )
 
 
 class ChannelMode(enum.Enum):
@@ -157,13 +179,20 @@ def view_frame(spectrum: Spectrum, spec: ViewSpec) -> ViewFrame | None:
 
 
 def spectrum_levels(spectrum: Spectrum) -> tuple[float, float] | None:
-    """RMS and peak in dBFS of the spectrum's block, of its loudest channel (what a level
-    meter shows); None for a spectrum without samples."""
+    """RMS and peak in dBFS of the spectrum's block (of the channels' mean, the signal the
+    spectrum is taken from), floored at -120; None for a spectrum this engine did not
+    analyse (DSP disabled, or relayed from elsewhere), whose levels are unknown."""
     if not isinstance(spectrum, AnalysedSpectrum):
         return None
-    detail = spectrum.detail
-    levels = detail.windows.levels()
-    return float(levels.rms[detail.index].max()), float(levels.peak[detail.index].max())
+    return dbfs(spectrum.rms), dbfs(spectrum.peak)
+
+
+def _mix_levels(spectra: Sequence[Spectrum]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """``(blocks, 1)`` RMS and peak in dBFS of the spectra's blocks, as the analyzer measured
+    them on the channels' mean."""
+    rms = np.array([[dbfs(s.rms)] for s in spectra], dtype=np.float32)
+    peak = np.array([[dbfs(s.peak)] for s in spectra], dtype=np.float32)
+    return rms, peak
 
 
 @attrs.frozen(eq=False)
@@ -208,15 +237,25 @@ class _Stage:
             self._onsets = None
         return layout
 
-    def run(self, windows: SampleWindows, blocks: slice, sample_rate: int) -> _StageBatch:
-        """The stage's results for the blocks ``blocks`` of one batch, in order."""
+    def run(
+        self,
+        windows: SampleWindows,
+        blocks: slice,
+        mix_levels: tuple[NDArray[np.float32], NDArray[np.float32]],
+        sample_rate: int,
+    ) -> _StageBatch:
+        """The stage's results for the blocks ``blocks`` of one batch, in order;
+        ``mix_levels`` are the blocks' levels for a stage of the mix."""
         key = self.key
         resolution = key.resolution
         per_channel = key.channels.per_channel
         spectra = windows.spectra(resolution, per_channel)[blocks]
         centroid = windows.centroids(resolution, per_channel)[blocks]
-        levels = windows.levels() if per_channel else windows.loudest()
-        rms, peak = levels.rms[blocks], levels.peak[blocks]
+        if per_channel:
+            levels = windows.levels()
+            rms, peak = levels.rms[blocks], levels.peak[blocks]
+        else:
+            rms, peak = mix_levels
         if per_channel:
             rows = list(key.channels.rows(windows.channels))
             if rows != list(range(windows.channels)):
@@ -389,8 +428,9 @@ class Views:
             first = spectra[0].detail.index
             blocks = slice(first, first + len(spectra))
             rate = spectra[0].sample_rate
+            mix_levels = _mix_levels(spectra)
             for stage in self._stages.values():
-                results = stage.run(windows, blocks, rate)
+                results = stage.run(windows, blocks, mix_levels, rate)
                 for view in self._views.values():
                     if view.stage is not stage:
                         continue

@@ -148,7 +148,8 @@ def parse_options(query: str, *, input_channels: int = MAX_CHANNELS) -> ClientOp
     values: dict[str, Any] = {}
     for name, given in fields.items():
         if name not in KNOWN:
-            raise OptionError(f"{name}: unknown parameter (known: {', '.join(KNOWN)})")
+            # quoted: the name is the client's text, a newline in it must not break the line
+            raise OptionError(f"{name!r}: unknown parameter (known: {', '.join(KNOWN)})")
         if len(given) != 1:
             raise OptionError(f"{name}: given more than once")
         if name == "channels":

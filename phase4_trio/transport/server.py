@@ -180,6 +180,8 @@ class WebServer:
         self._going_away = trio.Event()
         self._refusals = LogLimiter(log)
         self.port = 0  # the bound port, known after bind()
+        # Told (connected, clients now) as each WebSocket client comes and goes (host mode).
+        self.on_client: Callable[[bool, int], None] | None = None
 
     def mount(self, prefix: str, server: WebServer) -> None:
         """Let ``server`` answer every request under ``/prefix/`` on this one's address, as
@@ -327,6 +329,8 @@ class WebServer:
         stats = self.stats
         stats.clients_connected += 1
         stats.clients_total += 1
+        if self.on_client is not None:
+            self.on_client(True, stats.clients_connected)
         name = f"ws-{stats.clients_total}"
         try:
             with trio.CancelScope(shield=True):
@@ -363,6 +367,8 @@ class WebServer:
                     nursery.cancel_scope.cancel()
         finally:
             stats.clients_connected -= 1
+            if self.on_client is not None:
+                self.on_client(False, stats.clients_connected)
 
     async def _close_on_shutdown(
         self, connection: trio_websocket.WebSocketConnection, client: trio.CancelScope
