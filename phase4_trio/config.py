@@ -8,6 +8,7 @@ reported together rather than one per run.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import re
@@ -107,6 +108,13 @@ class BandLayout:
 
 
 _DURATION_UNITS = {"us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+_SHOWN_UNITS = ("m", "s", "ms", "us")  # the largest unit that keeps the value at least 1
+
+
+def _number(value: float) -> str:
+    """The shortest text that reads back as ``value``, without a trailing ``.0``."""
+    text = repr(value)
+    return text[:-2] if text.endswith(".0") else text
 
 
 @attrs.frozen
@@ -139,7 +147,16 @@ class Duration:
         return self.milliseconds / 1e3
 
     def __str__(self) -> str:
-        return f"{self.milliseconds!r}ms"
+        """As a person writes it (``5s``, ``33.33ms``, ``2m``, ``500us``), and exact: the text
+        parses back to this very value, so ``config show`` output validates unchanged."""
+        for unit in _SHOWN_UNITS:
+            value = self.milliseconds / _DURATION_UNITS[unit]
+            if value < 1 or (unit == "m" and not value.is_integer()):
+                continue
+            text = f"{_number(value)}{unit}"
+            if Duration.parse(text).milliseconds == self.milliseconds:
+                return text
+        return f"{_number(self.milliseconds)}ms"
 
 
 @attrs.frozen
@@ -158,7 +175,7 @@ class ToneSource:
     amplitude: float = 0.5
 
     def __str__(self) -> str:
-        return f"tone:{self.frequency!r}:{self.amplitude!r}"
+        return f"tone:{_number(self.frequency)}:{_number(self.amplitude)}"
 
 
 @attrs.frozen
@@ -574,7 +591,7 @@ def _structure_class(
     fields = attrs.fields_dict(cls)
     for key in data:
         if key not in fields:
-            problems.append((f"{path}.{key}" if path else str(key), "unknown key"))
+            problems.append((f"{path}.{key}" if path else str(key), _unknown_key(key, fields)))
     values: dict[str, Any] = {}
     broken = False
     for name, field in fields.items():
@@ -602,6 +619,34 @@ def _structure_class(
     return cls(**values)
 
 
+def _unknown_key(key: object, known: Iterable[str]) -> str:
+    """``unknown key``, with the nearest known key when one is close enough to be a typo."""
+    close = difflib.get_close_matches(str(key).lower(), list(known), n=1, cutoff=0.6)
+    return f"unknown key (did you mean {close[0]}?)" if close else "unknown key"
+
+
+def _cross_checks(config: Config) -> list[tuple[str, str]]:
+    """Problems no single key shows: values that are fine alone but not together."""
+    problems = []
+    source = config.input.source
+    nyquist = config.input.sample_rate / 2
+    if isinstance(source, ToneSource) and source.frequency >= nyquist:
+        problems.append(
+            (
+                "input.source",
+                f"a {_number(source.frequency)} Hz tone is at or above the Nyquist frequency"
+                f" ({_number(nyquist)} Hz at input.sample_rate {config.input.sample_rate})"
+                " and would alias; use a lower tone or a higher sample rate",
+            )
+        )
+    fft_size, buffer_size = config.dsp.fft_size, config.input.buffer_size
+    if fft_size != "auto" and fft_size < buffer_size:
+        problems.append(
+            ("dsp.fft_size", f"must be at least input.buffer_size ({buffer_size}), got {fft_size}")
+        )
+    return problems
+
+
 def _one_line(error: BaseException) -> str:
     if isinstance(error, cattrs.BaseValidationError) and error.exceptions:
         return _one_line(error.exceptions[0])
@@ -615,10 +660,9 @@ def structure_config(data: object) -> Config:
     if problems or config is None:
         raise ConfigError(problems)
     assert isinstance(config, Config)
-    fft_size, buffer_size = config.dsp.fft_size, config.input.buffer_size
-    if fft_size != "auto" and fft_size < buffer_size:
-        problem = f"must be at least input.buffer_size ({buffer_size}), got {fft_size}"
-        raise ConfigError([("dsp.fft_size", problem)])
+    problems = _cross_checks(config)
+    if problems:
+        raise ConfigError(problems)
     return config
 
 
@@ -678,7 +722,33 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
-def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+@attrs.frozen
+class EnvLayer:
+    """The ``PHASE4_*`` variables as config data, and the variable that set each dotted key,
+    so a problem a variable caused names the variable, not only the key."""
+
+    data: dict[str, Any]
+    names: dict[str, str]
+
+    def origin(self, dotted: str) -> str | None:
+        """The variable that set ``dotted``, a key above it, or a key inside it."""
+        for key, name in self.names.items():
+            if dotted == key or dotted.startswith(key + ".") or key.startswith(dotted + "."):
+                return name
+        return None
+
+    def without(self, dotted_keys: Iterable[str]) -> EnvLayer:
+        """The layer minus the keys a later layer (the flags) set again."""
+        later = tuple(dotted_keys)
+        names = {
+            key: name
+            for key, name in self.names.items()
+            if not any(key == k or key.startswith(k + ".") for k in later)
+        }
+        return EnvLayer(self.data, names)
+
+
+def env_overrides(environ: Mapping[str, str]) -> EnvLayer:
     """``PHASE4_INPUT__SAMPLE_RATE=48000`` becomes ``{"input": {"sample_rate": 48000}}``."""
     result: dict[str, Any] = {}
     leaves: dict[tuple[str, ...], str] = {}
@@ -705,7 +775,18 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         node[keys[-1]] = value
     if problems:
         raise ConfigError(problems)
-    return result
+    return EnvLayer(result, {".".join(keys): name for keys, name in leaves.items()})
+
+
+def _dotted_leaves(data: Mapping[str, Any], prefix: str = "") -> list[str]:
+    leaves = []
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            leaves += _dotted_leaves(value, dotted + ".")
+        else:
+            leaves.append(dotted)
+    return leaves
 
 
 def load_config(
@@ -714,11 +795,18 @@ def load_config(
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Config:
-    """Defaults < file < environment < overrides (CLI flags), structured once."""
+    """Defaults < file < environment < overrides (CLI flags), structured once; a problem
+    that came from an environment variable is reported with the variable's name."""
     data = unstructure_config(Config())
     if path is not None:
         data = deep_merge(data, read_config_file(path))
-    data = deep_merge(data, env_overrides(os.environ if environ is None else environ))
+    env = env_overrides(os.environ if environ is None else environ)
+    data = deep_merge(data, env.data)
     if overrides:
         data = deep_merge(data, overrides)
-    return structure_config(data)
+        env = env.without(_dotted_leaves(overrides))
+    try:
+        return structure_config(data)
+    except ConfigError as error:
+        origins = {key: name for key, _ in error.problems if (name := env.origin(key))}
+        raise ConfigError(error.problems, origins) from None

@@ -35,6 +35,7 @@ from . import metrics as m
 from .capture import Block, CaptureBridge, CaptureSource, CaptureState, open_source
 from .config import Config
 from .dsp import Analyzer
+from .dsp.level import NO_SIGNAL_DBFS, no_signal
 from .errors import Phase4Error
 from .outputs import configured_outputs
 from .pipeline.messages import Batch
@@ -243,6 +244,9 @@ class Engine:
         silent = time.monotonic() - self._last_audio
         if silent > SILENCE_LIMIT:
             return False, f"no audio for {silent:.1f} s"
+        # The bridge's ring holds the last ring_slots blocks captured (~1.5 s at the defaults).
+        if self.bridge is not None and no_signal(self.bridge.recent):
+            return True, f"ok: no signal (audio flowing, but below {NO_SIGNAL_DBFS:g} dBFS)"
         return True, "ok: audio flowing"
 
     @property

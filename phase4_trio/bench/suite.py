@@ -55,6 +55,7 @@ import orjson
 import trio
 import trio_websocket
 
+from ..capture import pulse
 from ..config import Config, deep_merge, structure_config, unstructure_config
 from ..engine import Engine
 from . import peer
@@ -339,7 +340,7 @@ class Suite:
     async def _device_windows(self) -> dict[str, Any]:
         seconds = self.options.seconds
         out: dict[str, Any] = {}
-        for name, value in (peer.virtual_audio_environment() or {}).items():
+        for name, value in (pulse.virtual_env(os.environ) or {}).items():
             os.environ.setdefault(name, value)  # before PortAudio is first loaded
         async with running_engine("device", paced=True) as engine:
             await trio.sleep(self.warmup)

@@ -201,6 +201,14 @@ class CaptureBridge:
         return self._listening
 
     @property
+    def recent(self) -> FloatArray:
+        """The ring, read-only: the last ``slots`` blocks captured, in no particular order
+        (resting or not), for a glance at the level without asking for spectra."""
+        view = self._ring.view()
+        view.flags.writeable = False
+        return view
+
+    @property
     def waiting(self) -> int:
         """Blocks copied but not yet delivered (the pre-roll, while resting)."""
         return len(self._inbox)

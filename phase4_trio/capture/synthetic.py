@@ -12,16 +12,18 @@ import contextlib
 import math
 import threading
 import time
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import trio
 
 from .. import metrics as m
+from ..errors import Phase4Error
 from ..samples import FloatArray
+from ..wav import WavData, decode
 from .bridge import CaptureBridge
 from .state import CaptureState
-from .wavfile import WavData
 
 MAX_SLEEP = 0.05
 UNPACED_BATCH = 16
@@ -68,6 +70,18 @@ class NoiseGenerator:
     def fill(self, out: FloatArray) -> None:
         self._rng.random(out.shape, dtype=np.float32, out=out)
         out -= 0.5
+
+
+def read_wav(path: str | Path) -> WavData:
+    """Decode a whole WAV file; any problem is one :class:`Phase4Error` line naming the file."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as error:
+        raise Phase4Error(f"wav:{path}: cannot read ({error.strerror or error})") from None
+    try:
+        return decode(raw)
+    except ValueError as error:
+        raise Phase4Error(f"wav:{path}: not a usable WAV file ({error})") from None
 
 
 class WavGenerator:

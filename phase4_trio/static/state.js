@@ -1,4 +1,5 @@
 // View state: defaults, validation, the URL query form (bookmarkable) and named presets.
+// Pure except for the presets' storage, which is passed in (window.localStorage by default).
 
 export const VIEW_NAMES = ["bars", "radial", "spectrogram"];
 export const COLORMAP_NAMES = ["inferno", "viridis", "magma", "gray"];
@@ -39,6 +40,8 @@ export const SCHEMA = {
   colormap: { param: "cmap", def: "inferno", parse: oneOf(COLORMAP_NAMES) },
   fmin: { param: "fmin", def: 20, parse: num(1, 100000) },
   fmax: { param: "fmax", def: 0, parse: num(0, 200000) },
+  // frames per second asked of the server (its ?fps=); 0 = every frame the engine analyses
+  fps: { param: "fps", def: 60, parse: num(0, 1000) },
 };
 
 export function defaults() {
@@ -96,8 +99,8 @@ export function toQuery(state, extra = {}) {
 // ------------------------------------------------------------------ presets (localStorage)
 
 export const PRESET_KEY = "phase4.presets.v1";
-/** Everything but the server address is part of a preset. */
-export const PRESET_KEYS = Object.keys(SCHEMA).filter((k) => k !== "server");
+/** How the page looks is a preset; where and how fast it connects is not. */
+export const PRESET_KEYS = Object.keys(SCHEMA).filter((k) => k !== "server" && k !== "fps");
 
 export function loadPresets(storage = window.localStorage) {
   try {
@@ -127,4 +130,19 @@ export function applyPreset(state, preset) {
     if (v !== undefined) state[k] = v;
   }
   return normalize(state, "maxDb");
+}
+
+/** The WebSocket URL to open for a server address: ?fps=N added (the display rate the page
+ * asks for), unless fps is 0 or the address already says what it wants. */
+export function streamUrl(server, fps) {
+  if (!fps) return server;
+  let url;
+  try {
+    url = new URL(server);
+  } catch {
+    return server; // the connection reports a malformed address itself
+  }
+  if (url.searchParams.has("fps")) return server;
+  url.searchParams.set("fps", String(fps));
+  return url.toString();
 }

@@ -93,6 +93,19 @@ class View {
     ctx.fillText(d.stale, this.plot.left + 6 * dpr(), this.plot.top + 4 * dpr());
   }
 
+  /** The latest frame put nothing above the floor: say so instead of showing empty axes. */
+  noSignalNote(ctx, d) {
+    if (!d.silent) return;
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    ctx.fillStyle = "#e5e7eb";
+    ctx.font = this.font(16);
+    ctx.fillText(`No signal above ${this.model.minDb} dB`, this.W / 2, this.H / 2);
+    ctx.fillStyle = "#9ca3af";
+    ctx.font = this.font(12);
+    ctx.fillText("the input is silent (or lower Min dB to see quieter sound)", this.W / 2, this.H / 2 + 20 * dpr());
+  }
+
   waiting(ctx) {
     ctx.fillStyle = "#6b7280";
     ctx.font = this.font(14);
@@ -218,6 +231,7 @@ export class BarsView extends View {
       }
     }
     if (this.hoverX !== null && this.hoverX !== undefined) this.drawHover(d);
+    this.noSignalNote(ctx, d);
     this.staleNote(ctx, d);
   }
 
@@ -382,6 +396,7 @@ export class RadialView extends View {
       ctx.lineWidth = 2;
       ctx.stroke();
     }
+    this.noSignalNote(ctx, d);
   }
 }
 
@@ -500,7 +515,11 @@ export class SpectrogramView extends View {
     // oldest part: ring [wx, w) -> left; newest part: ring [0, wx) -> right
     if (w - wx > 0) ctx.drawImage(this.ring, wx, 0, w - wx, p.height, p.left, p.top, w - wx, p.height);
     if (wx > 0) ctx.drawImage(this.ring, 0, 0, wx, p.height, p.left + w - wx, p.top, wx, p.height);
-    if (!d.hasData) this.waiting(ctx);
-    else this.staleNote(ctx, d);
+    if (!d.hasData) {
+      this.waiting(ctx);
+      return;
+    }
+    this.noSignalNote(ctx, d);
+    this.staleNote(ctx, d);
   }
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shlex
 import signal
 import socket
@@ -23,7 +24,6 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
-IMG = DOCS / "img"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -60,8 +60,9 @@ def free_port() -> int:
 
 
 def engine_command() -> list[str]:
-    """``python -m phase4_trio`` unless PHASE4_E2E_ENGINE names another command prefix."""
-    override = os.environ.get("PHASE4_E2E_ENGINE")
+    """``python -m phase4_trio`` unless E2E_ENGINE names another command prefix (not a
+    ``PHASE4_`` name: the engine would read that as a config key)."""
+    override = os.environ.get("E2E_ENGINE")
     return shlex.split(override) if override else [sys.executable, "-m", "phase4_trio"]
 
 
@@ -329,6 +330,57 @@ def canvas_digest(
     )
 
 
+# ------------------------------------------------------------------------------ the test hook
+
+# The page puts nothing on `window`. Tests reach it through this hook, injected into every
+# page a test opens (never shipped): once the page's module has run (it runs before
+# DOMContentLoaded), import it and its pure helpers — the same module instances the page
+# uses — and gather what the tests read and call under one name.
+TEST_HOOK_JS = """
+addEventListener("DOMContentLoaded", async () => {
+  if (!document.querySelector('script[src="app.js"]')) return;
+  // resolved as the page resolves its own script (a relay serves it at /ID/app.js)
+  const here = (name) => new URL(name, document.baseURI).href;
+  const [{ page }, dsp, colormaps] = await Promise.all([
+    import(here("app.js")), import(here("dsp.js")), import(here("colormaps.js")),
+  ]);
+  window.phase4 = {
+    state: page.state,
+    stats: page.stats,
+    display: page.display,
+    model: page.display.model,
+    views: page.views,
+    get lastFrame() { return page.intake.latest; },
+    get drawnFrame() { return page.intake.drawn; },
+    get paused() { return page.loop.paused; },
+    get drawTimes() { return page.loop.recentDrawTimes(); },
+    drawStats: () => page.loop.drawStats(),
+    resetDrawTimes: () => page.loop.resetDrawTimes(),
+    xForFrequency: (hz) => page.views.bars.xForFrequency(hz),
+    setState: page.setState,
+    connect: page.connect,
+    disconnect: page.disconnect,
+    togglePause: page.togglePause,
+    /** Feed a message exactly as if it had arrived on the socket (object or JSON text). */
+    feed: (m) => (typeof m === "string" ? page.intake.text(m) : page.intake.accept(m)),
+    nextDraw: () => page.loop.nextDraw(),
+    aWeightingDb: dsp.aWeightingDb,
+    octaveBands: dsp.octaveBands,
+    noteName: dsp.noteName,
+    colorAt: colormaps.colorAt,
+    defaultServer: page.defaultServer,
+  };
+});
+"""
+
+
+def hooked_context(browser: Any, **options: Any) -> Any:
+    """A new browser context whose pages get the test hook."""
+    context = browser.new_context(**options)
+    context.add_init_script(TEST_HOOK_JS)
+    return context
+
+
 # ------------------------------------------------------------------------------ page actions
 
 
@@ -373,7 +425,26 @@ def settle(page: Any, frames: int = 3) -> None:
     wait_frames(page, frames)
 
 
-def shot(page: Any, name: str, selector: str | None = None) -> None:
-    IMG.mkdir(parents=True, exist_ok=True)
-    target = page.locator(selector) if selector else page
-    target.screenshot(path=str(IMG / name))
+@dataclass
+class Docs:
+    """Where the tests' screenshots and the draw-time table go: docs/ itself only when asked
+    (``--write-docs``, what ``nox -s docs`` runs), a temporary directory otherwise, so a test
+    run never rewrites tracked files but every run still takes the screenshots."""
+
+    root: Path
+
+    def shot(self, page: Any, name: str, selector: str | None = None) -> None:
+        img = self.root / "img"
+        img.mkdir(parents=True, exist_ok=True)
+        target = page.locator(selector) if selector else page
+        target.screenshot(path=str(img / name))
+
+    def replace_section(self, name: str, pattern: re.Pattern[str], text: str, heading: str) -> None:
+        """Put ``text`` where ``pattern`` matches in docs/NAME (or append it under ``heading``)
+        and write the result to this root."""
+        current = (DOCS / name).read_text(encoding="utf-8") if (DOCS / name).exists() else ""
+        if pattern.search(current):
+            updated = pattern.sub(lambda _m: text, current)
+        else:
+            updated = current.rstrip("\n") + f"\n\n{heading}\n\n{text}\n"
+        (self.root / name).write_text(updated, encoding="utf-8")

@@ -1,7 +1,8 @@
 """Draw time per animation frame with every view on, fed by a real engine at ~172 messages/s.
 
-Measured, not asserted (beyond "it drew"): the figures go into docs/page.md between the
-``bench:start`` / ``bench:end`` markers, with the machine's load at the time.
+Measured, not asserted (beyond "it drew"): with ``--write-docs`` (``nox -s docs``) the figures
+go into docs/page.md between the ``bench:start`` / ``bench:end`` markers, with the machine's
+load at the time; otherwise into a temporary copy, and printed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from pagekit import DOCS, open_page, settle, shot, wait_connected
+from pagekit import Docs, open_page, settle, wait_connected
 
 pytestmark = pytest.mark.e2e
 
@@ -49,9 +50,15 @@ MEASURE_JS = """async (ms) => {
   };
 }"""
 
+# fps=0: every frame the engine analyses, not the page's default 60 per second
 CONFIGS = [
-    ("all views, raw FFT bins (129)", ""),
-    ("all views, 1/24-octave bands, A-weighting, note labels", "bands=24&weight=a&labels=note"),
+    ("all views, raw FFT bins (129)", "fps=0", "noise-all-views.png", None),
+    (
+        "all views, 1/24-octave bands, A-weighting, note labels",
+        "fps=0&bands=24&weight=a&labels=note",
+        "noise-24th-octave.png",
+        "#views",
+    ),
 ]
 
 
@@ -64,11 +71,11 @@ def row(name: str, r: dict) -> str:
     )
 
 
-def test_draw_time_with_all_views_at_172_messages_per_second(page, engines):
+def test_draw_time_with_all_views_at_172_messages_per_second(page, engines, docs):
     engine = engines("noise")
     rows = []
     try:
-        for name, query in CONFIGS:
+        for name, query, image, selector in CONFIGS:
             open_page(page, engine, query)
             wait_connected(page)
             settle(page, 30)  # warm up: JIT, layout, spectrogram ring
@@ -76,23 +83,20 @@ def test_draw_time_with_all_views_at_172_messages_per_second(page, engines):
             assert result["draw"]["n"] > 10, result
             rows.append(row(name, result))
             print(rows[-1])
-            if not query:
-                shot(page, "noise-all-views.png")
-            else:
-                shot(page, "noise-24th-octave.png", "#views")
+            docs.shot(page, image, selector)
     finally:
         engine.stop()
-    write_bench(rows)
+    write_bench(docs, rows)
 
 
-def write_bench(rows: list[str]) -> None:
+def write_bench(docs: Docs, rows: list[str]) -> None:
     load = os.getloadavg()
     ua_note = (
         "headless Chromium (/usr/bin/chromium, --disable-gpu: software canvas), viewport 1280x1000"
     )
     text = "\n".join(
         [
-            "<!-- bench:start (written by tests/e2e/test_page_bench.py; do not edit by hand) -->",
+            "<!-- bench:start (written by nox -s docs; do not edit by hand) -->",
             f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
             f"{os.cpu_count()} CPUs, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}; "
             f"{ua_note}; engine `--source noise` at 44.1 kHz / 256 (~172 messages/s); "
@@ -105,11 +109,5 @@ def write_bench(rows: list[str]) -> None:
             "<!-- bench:end -->",
         ]
     )
-    doc = DOCS / "page.md"
-    current = doc.read_text(encoding="utf-8") if doc.exists() else "# The live page\n"
     pattern = re.compile(r"<!-- bench:start.*?<!-- bench:end -->", re.S)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _m: text, current)
-    else:
-        updated = current.rstrip("\n") + "\n\n## Draw time (measured)\n\n" + text + "\n"
-    doc.write_text(updated, encoding="utf-8")
+    docs.replace_section("page.md", pattern, text, "## Draw time (measured)")

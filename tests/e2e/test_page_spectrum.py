@@ -25,7 +25,6 @@ from pagekit import (
     read_bars,
     set_input,
     settle,
-    shot,
     third_octave_band,
     wait_connected,
 )
@@ -45,7 +44,7 @@ def tone_db(bars, ref: float = 1.0) -> float:
     return db(bars.frame["magnitudes"][TONE_BIN], ref)
 
 
-def test_draws_the_tone_peak_at_the_predicted_x(page, tone_engine):
+def test_draws_the_tone_peak_at_the_predicted_x(page, tone_engine, docs):
     open_page(page, tone_engine, "smooth=0")
     wait_connected(page)
     plot = plot_of(page, "barsCanvas")
@@ -72,11 +71,11 @@ def test_draws_the_tone_peak_at_the_predicted_x(page, tone_engine):
     page.wait_for_function("document.getElementById('fpsDisplay').textContent !== '--'")
     assert int(page.text_content("#frameCountDisplay")) > 0
     assert page.text_content("#formatDisplay") == "44100 Hz · N=256"
-    shot(page, "page.png")
-    shot(page, "bars.png", "#barsView")
+    docs.shot(page, "page.png")
+    docs.shot(page, "bars.png", "#barsView")
 
 
-def test_radial_draws_the_tone_at_the_predicted_angle(page, tone_engine):
+def test_radial_draws_the_tone_at_the_predicted_angle(page, tone_engine, docs):
     open_page(page, tone_engine, "smooth=0")
     wait_connected(page)
     plot = plot_of(page, "radialCanvas")
@@ -93,7 +92,7 @@ def test_radial_draws_the_tone_at_the_predicted_angle(page, tone_engine):
         assert not is_bar_colour(at(elsewhere)), elsewhere
     angle = page.evaluate(f"phase4.views.radial.angleForFrequency({TONE_HZ})")
     assert angle == pytest.approx(plot.angle(TONE_HZ))
-    shot(page, "radial.png", "#radialView")
+    docs.shot(page, "radial.png", "#radialView")
 
 
 def test_log_toggle_moves_the_peak_to_the_predicted_x(page, tone_engine):
@@ -121,7 +120,7 @@ def test_log_toggle_moves_the_peak_to_the_predicted_x(page, tone_engine):
     assert "scale" not in page.url
 
 
-def test_third_octave_bands_put_the_tone_in_its_iec_band(page, tone_engine):
+def test_third_octave_bands_put_the_tone_in_its_iec_band(page, tone_engine, docs):
     open_page(page, tone_engine, "smooth=0")
     wait_connected(page)
     page.select_option("#bandMode", "3")
@@ -141,7 +140,7 @@ def test_third_octave_bands_put_the_tone_in_its_iec_band(page, tone_engine):
     level = 10 * math.log10(sum(mags[k] ** 2 for k in inside) / 1.5)
     assert bars.tallest == pytest.approx(plot.bar_height(level), abs=1)
     assert "bands=3" in page.url
-    shot(page, "bars-third-octave.png", "#barsView")
+    docs.shot(page, "bars-third-octave.png", "#barsView")
 
 
 def test_a_weighting_shifts_the_bar_by_the_a_curve(page, tone_engine):
@@ -248,7 +247,7 @@ def test_spectrogram_shows_the_tone_as_a_line_at_its_row(page, tone_engine):
     )
 
 
-def test_spectrogram_scrolls_one_column_per_drawn_frame(page, tone_engine):
+def test_spectrogram_scrolls_one_column_per_drawn_frame(page, tone_engine, docs):
     open_page(page, tone_engine)
     wait_connected(page)
     plot = plot_of(page, "spectrogramCanvas")
@@ -272,7 +271,7 @@ def test_spectrogram_scrolls_one_column_per_drawn_frame(page, tone_engine):
     for s in (a, b):
         # the tone has been there since the first column: history starts columns px from the right
         assert s["first"] == pytest.approx(right - min(s["columns"], plot.width), abs=2)
-    shot(page, "spectrogram.png", "#spectrogramView")
+    docs.shot(page, "spectrogram.png", "#spectrogramView")
 
 
 def test_grid_peak_hold_and_note_labels_change_what_is_drawn(page, tone_engine):
@@ -373,7 +372,7 @@ def test_frequency_range_fields(page, tone_engine):
     assert "fmin=1000" in page.url and "fmax=5000" in page.url
 
 
-def test_pause_freezes_the_display_and_help_overlay(page, tone_engine):
+def test_pause_freezes_the_display_and_help_overlay(page, tone_engine, docs):
     open_page(page, tone_engine)
     wait_connected(page)
     page.keyboard.press(" ")
@@ -395,7 +394,7 @@ def test_pause_freezes_the_display_and_help_overlay(page, tone_engine):
     text = page.text_content("#shortcutTable")
     for key in ("Space", "F", "L", "B", "A", "N", "H", "G", "M"):
         assert key in text
-    shot(page, "help.png")
+    docs.shot(page, "help.png")
     page.keyboard.press("Escape")
     page.wait_for_selector("#helpOverlay", state="hidden")
 
