@@ -155,4 +155,4 @@ def test_a_bad_fft_size_flag_is_one_line_and_exit_2(flag: str, line: str) -> Non
         check=False,
     )
     assert result.returncode == 2
-    assert result.stderr.strip() == line
+    assert result.stderr.strip() == f"phase4: {line}"
