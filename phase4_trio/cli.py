@@ -83,6 +83,8 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
         put("input", "sample_rate", _scalar(args.sample_rate))
     if getattr(args, "buffer_size", None) is not None:
         put("input", "buffer_size", _scalar(args.buffer_size))
+    if getattr(args, "fft_size", None) is not None:
+        put("dsp", "fft_size", _scalar(args.fft_size))
     if getattr(args, "ws", None) is not None:
         put("transport", "websocket_address", args.ws)
         put("transport", "websocket_enabled", True)
@@ -300,6 +302,9 @@ def build_parser() -> ArgumentParser:
     run.add_argument("--sample-rate", metavar="N", help="samples per second (default 44100)")
     run.add_argument(
         "--buffer-size", metavar="N", help="samples per block, a power of two (default 256)"
+    )
+    run.add_argument(
+        "--fft-size", metavar="N", help="points of the fine spectrum, auto or a power of two"
     )
     run.add_argument(
         "--ws",

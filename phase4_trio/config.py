@@ -27,6 +27,10 @@ from .errors import ConfigError
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 SampleFormat: TypeAlias = Literal["float32", "int32"]
 RecordFormat: TypeAlias = Literal["pcm16", "float32"]
+#: ``dsp.fft_size``: a power of two, or ``auto`` (:data:`AUTO_FFT_SIZE`, or the block if larger).
+FftSize: TypeAlias = int | Literal["auto"]
+AUTO_FFT_SIZE = 4096
+MAX_FFT_SIZE = 16384
 ENV_PREFIX = "PHASE4_"
 
 
@@ -319,10 +323,20 @@ class InputConfig:
     sample_format: SampleFormat = "float32"
 
 
+def _fft_size(_inst: object, _attribute: attrs.Attribute[Any], value: FftSize) -> None:
+    if value != "auto" and (
+        not isinstance(value, int) or value < 16 or value > MAX_FFT_SIZE or value & (value - 1)
+    ):
+        raise ValueError(
+            f"must be auto or a power of two between 16 and {MAX_FFT_SIZE}, got {value!r}"
+        )
+
+
 @attrs.frozen
 class DspConfig:
     enabled: bool = True
     fft_window: str = attrs.field(default="hann", converter=_lower, validator=_one_of(WINDOW_NAMES))
+    fft_size: FftSize = attrs.field(default="auto", validator=_fft_size)
 
 
 @attrs.frozen
@@ -523,6 +537,14 @@ def _from_text(parse: Callable[[str], Any]) -> Callable[[object, object], Any]:
     return structure
 
 
+def _fft_size_value(value: object, _type: object) -> FftSize:
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected auto or a power of two, got {value!r}")
+    return value
+
+
 def make_converter() -> cattrs.Converter:
     """The one converter: strict scalars, text forms for addresses, durations and sources."""
     converter = cattrs.Converter()
@@ -536,6 +558,7 @@ def make_converter() -> cattrs.Converter:
     converter.register_structure_hook(Duration, lambda v, _t: Duration.parse(v))
     converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _origin_list)
     converter.register_structure_hook_func(lambda t: t in (SampleFormat, RecordFormat), _literal)
+    converter.register_structure_hook_func(lambda t: t == FftSize, _fft_size_value)
     converter.register_structure_hook(BandLayout, _from_text(BandLayout.parse))
     converter.register_structure_hook_func(
         lambda t: t == tuple[Address, ...], _text_list(Address.parse)
@@ -616,6 +639,11 @@ def _cross_checks(config: Config) -> list[tuple[str, str]]:
                 " and would alias; use a lower tone or a higher sample rate",
             )
         )
+    fft_size, buffer_size = config.dsp.fft_size, config.input.buffer_size
+    if fft_size != "auto" and fft_size < buffer_size:
+        problems.append(
+            ("dsp.fft_size", f"must be at least input.buffer_size ({buffer_size}), got {fft_size}")
+        )
     return problems
 
 
@@ -636,6 +664,14 @@ def structure_config(data: object) -> Config:
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def analysis_fft_size(config: Config) -> int:
+    """The points of the fine spectrum: ``dsp.fft_size``, with ``auto`` resolved."""
+    fft_size = config.dsp.fft_size
+    if fft_size == "auto":
+        return max(AUTO_FFT_SIZE, config.input.buffer_size)
+    return fft_size
 
 
 def unstructure_config(config: Config) -> dict[str, Any]:
