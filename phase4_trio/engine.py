@@ -33,9 +33,10 @@ import trio
 
 from . import metrics as m
 from .capture import Block, CaptureBridge, CaptureSource, CaptureState, open_source
-from .config import Config
+from .config import Config, analysis_fft_size
 from .dsp import Analyzer
 from .dsp.level import NO_SIGNAL_DBFS, no_signal
+from .dsp.views import Views
 from .errors import Phase4Error
 from .outputs import configured_outputs
 from .pipeline.messages import Batch
@@ -43,7 +44,7 @@ from .pipeline.processor import Processor
 from .pipeline.router import Demand, Router
 from .record import WavRecorder
 from .transport.http import HttpApp, load_assets
-from .transport.server import WebServer
+from .transport.server import StreamInfo, WebServer
 from .transport.udp import UdpStats, run_udp_sender
 
 if TYPE_CHECKING:
@@ -62,14 +63,16 @@ class Engine:
         self.sample_rate = self.source.sample_rate
         self.channels = self.source.channels
         self.block_size = config.input.buffer_size
+        self.fft_size = analysis_fft_size(config)
         analyzer = (
-            Analyzer(self.block_size, self.sample_rate, config.dsp.fft_window)
+            Analyzer(self.block_size, self.sample_rate, config.dsp.fft_window, self.fft_size)
             if config.dsp.enabled
             else None
         )
         self._analyzer = analyzer
+        self.views = Views()
         # Rated subscribers accept what the bridge delivers on its grid: half a block early.
-        self.router = Router(early=0.5 * self.block_size / self.sample_rate)
+        self.router = Router(early=0.5 * self.block_size / self.sample_rate, views=self.views)
         self.callback_histogram = m.Histogram(m.CALLBACK_BUCKETS)
         self.latency_histogram = m.Histogram(m.LATENCY_BUCKETS)
         self.callback_durations: list[float] = []
@@ -79,7 +82,13 @@ class Engine:
         self.web: WebServer | None = None
         if config.transport.websocket_enabled:
             app = HttpApp(load_assets(), self.render_metrics, self.health)
-            self.web = WebServer(config.transport, self.router, app, self.latency_histogram.observe)
+            self.web = WebServer(
+                config.transport,
+                self.router,
+                app,
+                self.latency_histogram.observe,
+                StreamInfo(self.views, self.sample_rate, self.fft_size, self.channels),
+            )
         self._last_audio = -1.0
         self._last_captured = 0
         self.udp_stats = UdpStats()
@@ -157,9 +166,9 @@ class Engine:
 
     @property
     def preroll_blocks(self) -> int:
-        """Blocks kept while resting: enough to fill the analysis window (one block), plus
-        one for the first flux."""
-        window = self._analyzer.size if self._analyzer is not None else self.block_size
+        """Blocks kept while resting: enough to fill the longest analysis window (the fine
+        spectrum's), plus one for the first flux."""
+        window = self._analyzer.fft_size if self._analyzer is not None else self.block_size
         return math.ceil(window / self.block_size) + 1
 
     def _follow_demand(self, demand: Demand) -> None:

@@ -28,6 +28,8 @@ import attrs
 import trio
 
 from .. import metrics as m
+from ..dsp.views import Views
+from ..logs import LogLimiter
 from .messages import Batch, Spectrum
 
 log = logging.getLogger(__name__)
@@ -152,6 +154,7 @@ class RouterStats:
     routed: int = 0
     batches: int = 0
     gone_dropped: int = 0
+    view_errors: int = 0
 
     def metrics(self, subscriptions: tuple[Subscription, ...]) -> list[m.Metric]:
         return [
@@ -167,6 +170,11 @@ class RouterStats:
                 self.gone_dropped + sum(s.dropped for s in subscriptions),
             ),
             m.gauge("phase4_subscribers", "Subscribers to the stream now.", len(subscriptions)),
+            m.counter(
+                "phase4_view_errors_total",
+                "Spectra whose analysis views failed (their clients got the plain form).",
+                self.view_errors,
+            ),
         ]
 
 
@@ -174,14 +182,24 @@ class Router:
     """Subscriptions, and the task that offers each batch to all of them."""
 
     def __init__(
-        self, on_demand: Callable[[Demand], None] | None = None, *, early: float = EARLY
+        self,
+        on_demand: Callable[[Demand], None] | None = None,
+        *,
+        early: float = EARLY,
+        views: Views | None = None,
     ) -> None:
         """``early``: how early a spectrum may be for a rated subscriber's grid point and
         still be due. Whatever feeds the router on a grid of its own (the capture bridge
         delivers up to half a block early) should allow at least as much, or a delivery it
-        makes on time is refused here and the subscriber loses a beat."""
+        makes on time is refused here and the subscriber loses a beat.
+
+        ``views``: the analysis views clients hold (bands, dynamics); each batch is run through
+        them, in order, before it is offered, since their state must see every spectrum once
+        while a client may skip some."""
         self.stats = RouterStats()
         self._early = early
+        self._views = views
+        self._view_errors = LogLimiter(log)
         self._subscriptions: list[Subscription] = []
         self._on_demand = on_demand
         self._demand: Demand = None
@@ -245,4 +263,10 @@ class Router:
                     batch += batches.receive_nowait()
                 except trio.WouldBlock:
                     break
+            if self._views is not None:
+                try:
+                    self._views.process(batch)
+                except Exception as error:  # the clients of a view get the plain form instead
+                    self.stats.view_errors += len(batch)
+                    self._view_errors.warning("analysis views failed on a batch: %r", error)
             self.route(batch)

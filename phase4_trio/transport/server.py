@@ -25,11 +25,13 @@ import trio_websocket
 
 from .. import metrics as m
 from ..config import Address, TransportConfig
+from ..dsp.views import Views
 from ..errors import Phase4Error
 from ..logs import LogLimiter
 from ..pipeline.router import Router
+from .client_frames import layout_message
 from .http import HttpApp, HttpExchange, Response, text
-from .options import OptionError, parse_options
+from .options import ClientOptions, OptionError, parse_options
 from .websocket import GOING_AWAY, ClientStream, stream_to_client
 
 log = logging.getLogger(__name__)
@@ -141,6 +143,18 @@ def free_port_near(address: Address, tries: int = 20) -> int:
     return 0
 
 
+@attrs.frozen
+class StreamInfo:
+    """What clients' analysis options are checked against and served from: the engine's
+    views, the stream's sample rate, its fine spectrum's size and its input channels. A server
+    without one (a relay: its spectra carry no samples) serves every client the plain form."""
+
+    views: Views
+    sample_rate: int
+    fft_size: int
+    channels: int
+
+
 class WebServer:
     """Serves HTTP and WebSocket clients on one address, for as long as its task lives."""
 
@@ -150,9 +164,11 @@ class WebServer:
         router: Router,
         app: HttpApp,
         observe_latency: Callable[[float], None],
+        stream: StreamInfo | None = None,
     ) -> None:
         self.config = config
         self.stats = ServerStats()
+        self._stream_info = stream
         self._router = router
         self._app = app
         self._observe_latency = observe_latency
@@ -325,7 +341,7 @@ class WebServer:
             )
             return attrs.evolve(text(503, "too many clients"), headers=(("Retry-After", "5"),))
         try:
-            parse_options(query)
+            self._parse_options(query)
         except OptionError as error:
             self.stats.bad_requests += 1
             return text(400, str(error))
@@ -339,7 +355,8 @@ class WebServer:
         trio-websocket's reader task still alive to read the reply) before the socket closes.
         Everything that waits in here is bounded by a timeout or ends with the client.
         """
-        options = parse_options(query)
+        options = self._parse_options(query)
+        info = self._stream_info
         stats = self.stats
         stats.clients_connected += 1
         stats.clients_total += 1
@@ -363,9 +380,19 @@ class WebServer:
                         stats.handshake_timeouts += 1
                         nursery.cancel_scope.cancel()
                         return
-                    with self._router.subscribe(
-                        name, self.config.client_queue, fps=options.fps
-                    ) as subscription:
+                    held: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+                    if info is not None:
+                        layout = layout_message(options, info.sample_rate, info.fft_size)
+                        if layout is not None:
+                            await connection.send_message(layout.decode())
+                        # The view first: every spectrum the client is offered has its values.
+                        held = info.views.held(options.view)
+                    with (
+                        held,
+                        self._router.subscribe(
+                            name, self.config.client_queue, fps=options.fps
+                        ) as subscription,
+                    ):
                         async with trio.open_nursery() as client:
                             client.start_soon(
                                 self._close_on_shutdown, connection, client.cancel_scope
@@ -383,6 +410,11 @@ class WebServer:
             stats.clients_connected -= 1
             if self.on_client is not None:
                 self.on_client(False, stats.clients_connected)
+
+    def _parse_options(self, query: str) -> ClientOptions:
+        if self._stream_info is None:
+            return parse_options(query)
+        return parse_options(query, input_channels=self._stream_info.channels)
 
     async def _close_on_shutdown(
         self, connection: trio_websocket.WebSocketConnection, client: trio.CancelScope
