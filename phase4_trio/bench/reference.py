@@ -71,7 +71,7 @@ async def _measure_thread(
 
 async def wake_floor(
     rate: float, seconds: float, cpu_seconds: Callable[[], float]
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """CPU share of a paced thread waking a Trio task through the token ``rate`` times a
     second (coalesced as the bridge does: no new call while one is pending)."""
     token = trio.lowlevel.current_trio_token()
