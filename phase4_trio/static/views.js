@@ -313,6 +313,9 @@ export class BarsView extends View {
 
 // ------------------------------------------------------------------------------ radial
 
+/** Narrowest wedge drawn, in CSS pixels of arc on the outer circle. */
+const MIN_WEDGE_PX = 3;
+
 export class RadialView extends View {
   layout() {
     const r = dpr();
@@ -335,9 +338,18 @@ export class RadialView extends View {
     const n = items.first.length;
     this.a0 = new Float64Array(n);
     this.a1 = new Float64Array(n);
+    const minWedge = MIN_WEDGE_PX * r;
     for (let i = 0; i < n; i++) {
-      const t0 = items.p0[i] / turn;
-      const t1 = items.p1[i] / turn;
+      let p0 = items.p0[i];
+      let p1 = items.p1[i];
+      if (p1 - p0 < minWedge) {
+        // a hairline wedge would be lost to antialiasing: widen it about its centre
+        const mid = (p0 + p1) / 2;
+        p0 = mid - minWedge / 2;
+        p1 = mid + minWedge / 2;
+      }
+      const t0 = p0 / turn;
+      const t1 = p1 / turn;
       const gap = t1 - t0 > 0.01 ? 0.002 : 0;
       this.a0[i] = this.angleAt(t0);
       this.a1[i] = this.angleAt(t1 - gap);

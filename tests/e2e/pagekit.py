@@ -36,18 +36,24 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SAMPLE_RATE = 44100
-FFT_SIZE = 256
+FFT_SIZE = 256  # the block: the plain stream's spectrum (a relay's, the JSON the tests feed)
 BIN_HZ = SAMPLE_RATE / FFT_SIZE  # 172.265625
+FINE_FFT_SIZE = 4096  # dsp.fft_size's default: the spectrum the page asks the engine for
+FINE_BIN_HZ = SAMPLE_RATE / FINE_FFT_SIZE  # 10.7666015625
 NYQUIST = SAMPLE_RATE / 2
+#: A full-scale sine centred on a bin reads 0.5 there through the Hann window.
+HANN_COHERENT_GAIN = 0.5
 
 
 def bin_hz(k: int) -> float:
-    """Centre of FFT bin k at the engine's defaults: a tone there is exactly bin-centred."""
+    """Centre of block bin k at the engine's defaults: a tone there is exactly bin-centred, in
+    the block spectrum and in the fine one (bin 16 k)."""
     return k * BIN_HZ
 
 
 TONE_BIN = 16
 TONE_HZ = bin_hz(TONE_BIN)  # 2756.25 Hz
+TONE_FINE_BIN = TONE_BIN * FINE_FFT_SIZE // FFT_SIZE  # 256
 
 
 # ------------------------------------------------------------------------------ engines
@@ -185,6 +191,15 @@ class Plot:
     def db_norm(self, db: float) -> float:
         return min(1.0, max(0.0, (db - self.min_db) / (self.max_db - self.min_db)))
 
+    def columns(self, lo: float, hi: float) -> tuple[int, int]:
+        """Bars: the columns [x0, x1) an element spanning lo..hi Hz is drawn in:
+        [round(x(lo)), round(x(hi))), at least one, one less when 3 px or wider."""
+        x0 = round(self.x(lo))
+        x1 = round(self.x(hi))
+        if x1 - x0 >= 3:
+            x1 -= 1
+        return x0, max(x1, x0 + 1)
+
     def bar_height(self, db: float) -> int:
         """Bars: a level's bar runs from round(top + height * (1 - t)) to the plot bottom."""
         y = round(self.top + self.height * (1 - self.db_norm(db)))
@@ -266,7 +281,8 @@ COLUMN_HEIGHTS_JS = f"""
     heights.push(h);
   }}
   const f = window.phase4.drawnFrame;
-  return {{left, heights, frame: f && {{magnitudes: f.magnitudes, frameCount: f.frameCount}},
+  const frame = f && {{magnitudes: Array.from(f.magnitudes), frameCount: f.frameCount}};
+  return {{left, heights, frame,
           values: Array.from(window.phase4.display.values)}};
 }}
 """
@@ -363,6 +379,9 @@ addEventListener("DOMContentLoaded", async () => {
     togglePause: page.togglePause,
     /** Feed a message exactly as if it had arrived on the socket (object or JSON text). */
     feed: (m) => (typeof m === "string" ? page.intake.text(m) : page.intake.accept(m)),
+    /** Feed a binary message (an array of byte values) as if it had arrived on the socket. */
+    feedBinary: (bytes) => page.intake.binary(new Uint8Array(bytes).buffer),
+    get layouts() { return Object.fromEntries(page.intake.layouts); },
     nextDraw: () => page.loop.nextDraw(),
     aWeightingDb: dsp.aWeightingDb,
     octaveBands: dsp.octaveBands,
