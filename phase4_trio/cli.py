@@ -203,8 +203,8 @@ async def _cancel_on_stdin_close(scope: trio.CancelScope, events: HostEvents) ->
 
 
 def cmd_relay(args: argparse.Namespace) -> int:
-    from .cluster.relay import Relay
     from .commands.terminal import setup_logging
+    from .relay import Relay
 
     config = load(args)
     setup_logging(config.log_level)

@@ -20,9 +20,9 @@ import attrs
 import cattrs
 import yaml
 
-from .cluster import naming
 from .dsp.window import WINDOW_NAMES
 from .errors import ConfigError
+from .transport.nats import naming
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 SampleFormat: TypeAlias = Literal["float32", "int32"]

@@ -38,17 +38,17 @@ from .dsp import Analyzer
 from .dsp.level import NO_SIGNAL_DBFS, no_signal
 from .dsp.views import Views
 from .errors import Phase4Error
-from .outputs import configured_outputs
 from .pipeline.messages import Batch
 from .pipeline.processor import Processor
 from .pipeline.router import Demand, Router
 from .record import WavRecorder
 from .transport.http import HttpApp, load_assets
+from .transport.outputs import configured_outputs
 from .transport.server import StreamInfo, WebServer
 from .transport.udp import UdpStats, run_udp_sender
 
 if TYPE_CHECKING:
-    from .cluster.publisher import NatsPublisher
+    from .transport.nats.publisher import NatsPublisher
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,9 @@ class Engine:
         # NATS publishing (docs/scaling.md): a router subscriber with its own task.
         self.nats: NatsPublisher | None = None
         if config.output.nats.enabled:
-            from .cluster.publisher import NatsPublisher  # nats-py is imported only when used
+            from .transport.nats.publisher import (
+                NatsPublisher,  # nats-py is imported only when used
+            )
 
             self.nats = NatsPublisher(
                 config.output.nats,

@@ -29,11 +29,11 @@ from typing import Any
 import attrs
 import trio
 
-from .. import metrics as m
-from ..config import Address
-from ..errors import Phase4Error
-from ..logs import LogLimiter
-from ..pipeline.router import Router, Subscription
+from ... import metrics as m
+from ...config import Address
+from ...errors import Phase4Error
+from ...logs import LogLimiter
+from ...pipeline.router import Router, Subscription
 from .summary import Collector, Summary
 
 log = logging.getLogger(__name__)
