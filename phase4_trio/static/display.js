@@ -10,7 +10,7 @@ const BINS = { kind: "bins", key: "bins" };
 
 /** What a frame's values are: FFT bins, the server's band power (placed by the layout message
  * the frame was matched with), or the maxima of `?bins=N` bands. */
-export function sourceOf(f) {
+function sourceOf(f) {
   if (f.bandLayout) {
     const l = f.bandLayout;
     return { kind: "server", layout: l, name: f.layout, key: `server|${f.layout}|${l.sampleRate}|${l.fftSize}` };

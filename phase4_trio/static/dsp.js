@@ -1,5 +1,6 @@
-// Pure display maths for the phase4 page: frequency scales, fractional-octave bands,
-// A-weighting, note names, tick choice. No DOM here, so every function is easy to test.
+// Pure display maths for the phase4 page: frequency scales, fractional-octave bands, the
+// elements of bins and bands and their levels, A-weighting, note names, tick choice. No DOM
+// here, so every function is easy to test.
 
 /** Octave ratio of the base-10 system (IEC 61260-1 / ANSI S1.11): G = 10^(3/10). */
 export const OCTAVE_RATIO = 10 ** (3 / 10);
@@ -7,8 +8,6 @@ export const OCTAVE_RATIO = 10 ** (3 / 10);
 /** Equivalent noise bandwidth of the Hann window, in bins. Band sums are divided by it so a
  * sine inside one band reads the same level as its peak bin does in raw mode. */
 export const HANN_ENBW = 1.5;
-
-export const BAND_FRACTIONS = [1, 3, 6, 12, 24];
 
 /** A frequency scale between fmin and fmax: norm(f) in [0, 1], inv(t) its inverse. */
 export function makeScale(kind, fmin, fmax) {

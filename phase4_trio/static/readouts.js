@@ -91,7 +91,7 @@ export class Readouts {
 }
 
 /** Sample rate, FFT size and bin spacing of the spectrum the values come from. */
-export function streamText({ sampleRate, fftSize }) {
+function streamText({ sampleRate, fftSize }) {
   const df = sampleRate / fftSize;
   return `${sampleRate} Hz · FFT ${fftSize} · Δf ${df < 100 ? df.toFixed(1) : Math.round(df)} Hz`;
 }
@@ -103,7 +103,7 @@ const octaveName = (n) => `1/${n} octave`;
  * itself from the bins of a server that sends no analysis (a relay, the original engine).
  * plain: the page asked for the server's analysis and got the plain block spectrum.
  */
-export function sourceText(display, asked) {
+function sourceText(display, asked) {
   const { source, analysed, state } = display;
   const plain = asked && !analysed;
   const note = plain ? " · server sends no analysis" : "";

@@ -25,7 +25,7 @@ const clamp01 = (t) => (t < 0 ? 0 : t > 1 ? 1 : t);
  * loudest of them (thousands of fine bins crowd into the top octaves of a log axis).
  * Items: p0, p1 (pixels; rounded for shared ones) and the elements first..last they show.
  */
-export function pixelItems(els, span) {
+function pixelItems(els, span) {
   const p0 = [];
   const p1 = [];
   const first = [];
