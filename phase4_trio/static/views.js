@@ -19,13 +19,14 @@ const dpr = () => window.devicePixelRatio || 1;
 const clamp01 = (t) => (t < 0 ? 0 : t > 1 ? 1 : t);
 
 /**
- * Draw items no finer than a pixel. span(el) gives an element's extent [p0, p1] in pixels
- * (or null when it lies outside the plot). An element a pixel wide or more is an item of its
- * own; consecutive narrower ones that round to the same pixel share one item, drawn as the
- * loudest of them (thousands of fine bins crowd into the top octaves of a log axis).
- * Items: p0, p1 (pixels; rounded for shared ones) and the elements first..last they show.
+ * Draw items no finer than a cell (a pixel, or a few). span(el) gives an element's extent
+ * [p0, p1] in cells (or null when it lies outside the plot). An element a cell wide or more is
+ * an item of its own; consecutive narrower ones in the same cell share one item, drawn as the
+ * loudest of them (thousands of fine bins crowd into the top octaves of a log axis). The cell
+ * of a narrow element is round(p0), or with centred the cell its middle lies in.
+ * Items: p0, p1 (cells; whole for shared ones) and the elements first..last they show.
  */
-function pixelItems(els, span) {
+function pixelItems(els, span, centred = false) {
   const p0 = [];
   const p1 = [];
   const first = [];
@@ -34,8 +35,8 @@ function pixelItems(els, span) {
   for (let i = 0; i < els.length; i++) {
     const s = span(els[i]);
     if (s === null) continue;
-    const a = Math.round(s[0]);
-    const narrow = Math.round(s[1]) - a <= 1;
+    const narrow = Math.round(s[1]) - Math.round(s[0]) <= 1;
+    const a = centred ? Math.floor((s[0] + s[1]) / 2) : Math.round(s[0]);
     if (narrow && a === sharedAt) {
       last[last.length - 1] = i;
       continue;
@@ -313,7 +314,8 @@ export class BarsView extends View {
 
 // ------------------------------------------------------------------------------ radial
 
-/** Narrowest wedge drawn, in CSS pixels of arc on the outer circle. */
+/** Narrowest wedge drawn, in CSS pixels of arc on the outer circle: a hairline wedge would be
+ * lost to antialiasing. Narrower elements share wedges of this width (the loudest shows). */
 const MIN_WEDGE_PX = 3;
 
 export class RadialView extends View {
@@ -328,28 +330,23 @@ export class RadialView extends View {
     this.gradient.addColorStop(0, BAR_LOW);
     this.gradient.addColorStop(0.6, BAR_MID);
     this.gradient.addColorStop(1, BAR_HIGH);
-    // items by arc length on the outer circle, in pixels: t * 2 pi R
-    const turn = 2 * Math.PI * this.R;
-    const items = pixelItems(this.model.elements, (el) => {
-      const t = inScale(this.model.scale, el);
-      return t && [t[0] * turn, t[1] * turn];
-    });
+    // items by arc length on the outer circle, in cells of the narrowest wedge
+    const cells = (2 * Math.PI * this.R) / (MIN_WEDGE_PX * r);
+    const items = pixelItems(
+      this.model.elements,
+      (el) => {
+        const t = inScale(this.model.scale, el);
+        return t && [t[0] * cells, t[1] * cells];
+      },
+      true,
+    );
     this.items = items;
     const n = items.first.length;
     this.a0 = new Float64Array(n);
     this.a1 = new Float64Array(n);
-    const minWedge = MIN_WEDGE_PX * r;
     for (let i = 0; i < n; i++) {
-      let p0 = items.p0[i];
-      let p1 = items.p1[i];
-      if (p1 - p0 < minWedge) {
-        // a hairline wedge would be lost to antialiasing: widen it about its centre
-        const mid = (p0 + p1) / 2;
-        p0 = mid - minWedge / 2;
-        p1 = mid + minWedge / 2;
-      }
-      const t0 = p0 / turn;
-      const t1 = p1 / turn;
+      const t0 = items.p0[i] / cells;
+      const t1 = items.p1[i] / cells;
       const gap = t1 - t0 > 0.01 ? 0.002 : 0;
       this.a0[i] = this.angleAt(t0);
       this.a1[i] = this.angleAt(t1 - gap);

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
 CHROMIUM = "/usr/bin/chromium"
@@ -208,6 +210,13 @@ class Plot:
     def angle(self, hz: float) -> float:
         """Radial: -pi/2 (top) at fmin, clockwise, a full turn to fmax."""
         return -math.pi / 2 + 2 * math.pi * self.norm(hz)
+
+    def wedge_angle(self, hz: float) -> float:
+        """Radial: the angle of the middle of the wedge showing an element narrower than a
+        wedge, centred on hz (such elements share wedges of 3 px of the outer circle, the one
+        their middle lies in; the tests run at devicePixelRatio 1)."""
+        cells = 2 * math.pi * self.extra["rmax"] / 3
+        return -math.pi / 2 + 2 * math.pi * (math.floor(self.norm(hz) * cells) + 0.5) / cells
 
     def radius(self, db: float) -> float:
         r0, rmax = self.extra["r0"], self.extra["rmax"]
@@ -437,6 +446,20 @@ def wait_connected(page: Any, timeout: float = 15.0) -> None:
         " && window.phase4.stats.drawn > 3",
         timeout=timeout * 1000,
     )
+
+
+def wait_text(page: Any, element_id: str, text: str, timeout: float = 5.0) -> None:
+    """Wait until an element reads ``text`` (the readouts are rewritten every 100 ms); fail
+    with what it reads instead."""
+    try:
+        page.wait_for_function(
+            "([id, text]) => document.getElementById(id).textContent === text",
+            arg=[element_id, text],
+            timeout=timeout * 1000,
+        )
+    except PlaywrightTimeout as error:
+        shown = page.text_content(f"#{element_id}")
+        raise AssertionError(f"#{element_id} reads {shown!r}, not {text!r}") from error
 
 
 def settle(page: Any, frames: int = 3) -> None:

@@ -24,6 +24,7 @@ from pagekit import (
     settle,
     third_octave_band,
     wait_connected,
+    wait_text,
 )
 
 pytestmark = pytest.mark.e2e
@@ -67,8 +68,8 @@ def test_server_bands_light_at_their_iec_centres(page, engines) -> None:
         assert bars.tallest == pytest.approx(plot.bar_height(level), abs=1)
         for neighbour in (band - 1, band + 1):  # 800 Hz and 1.25 kHz: the window's leakage only
             assert db(values[neighbour]) < db(values[band]) - 30, neighbour
-        assert page.text_content("#sourceDisplay") == "1/3 octave from the server"
-        assert page.text_content("#formatDisplay") == "44100 Hz · FFT 4096 · Δf 10.8 Hz"
+        wait_text(page, "sourceDisplay", "1/3 octave from the server")
+        wait_text(page, "formatDisplay", "44100 Hz · FFT 4096 · Δf 10.8 Hz")
     finally:
         engine.stop()
 
@@ -152,6 +153,6 @@ def test_the_fine_spectrum_resolves_60_and_100_hz(
         assert min(tallest.values()) - trough >= (least_dip - 1) * px_per_db, (tallest, trough)
         df = SAMPLE_RATE / size
         readout = f"44100 Hz · FFT {size} · Δf {df:.1f} Hz"
-        assert page.text_content("#formatDisplay") == readout
+        wait_text(page, "formatDisplay", readout)
     finally:
         engine.stop()

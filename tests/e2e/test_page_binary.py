@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from pagekit import BIN_HZ, SAMPLE_RATE, TONE_BIN, db, open_page, plot_of, read_bars
+from pagekit import BIN_HZ, SAMPLE_RATE, TONE_BIN, db, open_page, plot_of, read_bars, wait_text
 
 from phase4_trio.dsp import Resolution
 from phase4_trio.dsp.layouts import BandSpec, band_layout
@@ -88,7 +88,7 @@ def test_plain_binary_frames_decode_and_draw_the_tone(page, tone_engine) -> None
     assert x0 <= min(cols) and max(cols) < x1, (cols, (x0, x1))
     assert bars.tallest == pytest.approx(plot.bar_height(db(0.25)), abs=1)
     page.wait_for_function("document.getElementById('droppedDisplay').textContent === '3'")
-    assert page.text_content("#formatDisplay") == "44100 Hz · FFT 256 · Δf 172 Hz"
+    wait_text(page, "formatDisplay", "44100 Hz · FFT 256 · Δf 172 Hz")
     assert page.text_content("#frameCountDisplay") == "41"
     assert page.text_content("#bpmDisplay") == "121.5"
 
@@ -111,7 +111,7 @@ def test_first_revision_and_log_band_frames_decode(page, tone_engine) -> None:
         "phase4.display.layout.elements.findIndex((e) => e.lo <= 2756.25 && 2756.25 < e.hi)"
     )
     assert page.evaluate(f"phase4.display.raw[{band}]") == pytest.approx(db(0.25), abs=0.01)
-    assert page.text_content("#sourceDisplay") == "32 log bands (maxima) from the server"
+    wait_text(page, "sourceDisplay", "32 log bands (maxima) from the server")
 
     old_banded = p4sp.encode(reduce_spectrum(block_spectrum(43), 32), with_flux=True)
     old = bytearray(old_banded[:56] + old_banded[80:])

@@ -4,7 +4,7 @@ Space after a click, a lone view using the window, and a page that puts nothing 
 from __future__ import annotations
 
 import pytest
-from pagekit import open_page, set_input, wait_connected
+from pagekit import open_page, set_input, wait_connected, wait_text
 
 pytestmark = pytest.mark.e2e
 
@@ -90,8 +90,8 @@ def test_a_server_address_with_its_own_options_is_left_alone(page, tone_engine):
     assert page.evaluate("phase4.stats.binary") == binary  # text, every one
     page.wait_for_function("phase4.drawnFrame && phase4.drawnFrame.fftSize === 256")
     assert page.evaluate("phase4.drawnFrame.magnitudes.length") == 129
-    assert page.text_content("#formatDisplay") == "44100 Hz · FFT 256 · Δf 172 Hz"
-    assert page.text_content("#sourceDisplay") == "FFT bins"  # the engine's view: no warning
+    wait_text(page, "formatDisplay", "44100 Hz · FFT 256 · Δf 172 Hz")
+    wait_text(page, "sourceDisplay", "FFT bins")  # the engine's view: no warning
 
 
 def test_space_pauses_after_a_button_was_clicked(page, tone_engine):

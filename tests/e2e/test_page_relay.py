@@ -11,7 +11,16 @@ import sys
 import time
 
 import pytest
-from pagekit import REPO, free_port, healthz, plot_of, read_bars, third_octave_band, wait_connected
+from pagekit import (
+    REPO,
+    free_port,
+    healthz,
+    plot_of,
+    read_bars,
+    third_octave_band,
+    wait_connected,
+    wait_text,
+)
 
 from nats_helpers import Cluster
 
@@ -73,20 +82,14 @@ def test_a_relay_page_waits_for_its_engine_then_draws(page, nats_cluster: Cluste
         # binary, the plain form: the engine's 256-point block spectrum, no view
         assert page.evaluate("window.phase4.drawnFrame.analysed") is False
         assert page.evaluate("window.phase4.stats.binary") > 0
-        assert page.text_content("#formatDisplay") == "44100 Hz · FFT 256 · Δf 172 Hz"
-        page.wait_for_function(
-            "document.getElementById('sourceDisplay').textContent"
-            " === 'FFT bins · server sends no analysis'"
-        )
+        wait_text(page, "formatDisplay", "44100 Hz · FFT 256 · Δf 172 Hz")
+        wait_text(page, "sourceDisplay", "FFT bins · server sends no analysis")
         assert page.get_attribute("#sourceDisplay", "data-plain") == "true"
 
         # 1/3 octave: the relay still sends bins; the page sums the band holding 1 kHz itself
         page.select_option("#bandMode", "3")
         page.wait_for_function("window.phase4.stats.url.endsWith('&bands=octave:3')")
-        page.wait_for_function(
-            "document.getElementById('sourceDisplay').textContent"
-            " === '1/3 octave in the page · server sends no analysis'"
-        )
+        wait_text(page, "sourceDisplay", "1/3 octave in the page · server sends no analysis")
         assert page.evaluate("window.phase4.stats.layouts") == 0  # no layout message
         lo, _fc, hi = third_octave_band(1000.0)
         plot = plot_of(page, "barsCanvas")

@@ -21,6 +21,7 @@ from pagekit import (
     read_bars,
     set_input,
     third_octave_band,
+    wait_text,
 )
 
 pytestmark = pytest.mark.e2e
@@ -250,7 +251,7 @@ def test_original_fields_only_and_foreign_messages(page, tone_engine):
     page.wait_for_function("document.getElementById('bpmDisplay').textContent === '128.4'")
     assert page.text_content("#bpmConfidenceDisplay") == "87%"
     assert page.text_content("#frameCountDisplay") == "77"
-    assert page.text_content("#formatDisplay") == "44100 Hz · FFT 1024 · Δf 43.1 Hz"
+    wait_text(page, "formatDisplay", "44100 Hz · FFT 1024 · Δf 43.1 Hz")
     assert page.text_content("#droppedDisplay") == "--"
     assert page.text_content("#startTimeDisplay") not in ("--", "")
     plot = plot_of(page, "barsCanvas")
@@ -272,7 +273,7 @@ def test_original_fields_only_and_foreign_messages(page, tone_engine):
         {"type": "fft_magnitudes", "frameCount": 78, "startTime": "x", "magnitudes": [0.1] * 129},
     )
     page.wait_for_function("document.getElementById('bpmDisplay').textContent === '--'")
-    assert page.text_content("#formatDisplay") == "44100 Hz · FFT 256 · Δf 172 Hz"
+    wait_text(page, "formatDisplay", "44100 Hz · FFT 256 · Δf 172 Hz")
 
 
 def test_bands_summed_in_the_page_from_plain_bins(page, tone_engine):
@@ -294,4 +295,4 @@ def test_bands_summed_in_the_page_from_plain_bins(page, tone_engine):
     cols = read_bars(page).tallest_columns()
     x0, x1 = plot.columns(lo, hi)
     assert x0 <= min(cols) and max(cols) < x1, (cols, (x0, x1))
-    assert page.text_content("#sourceDisplay") == "1/3 octave in the page"
+    wait_text(page, "sourceDisplay", "1/3 octave in the page")
