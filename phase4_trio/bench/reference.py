@@ -3,7 +3,10 @@ the engine, in the same run as the engine's own figures.
 
 - **Wake-up floor**: a thread paced at the block rate that wakes a Trio task through the
   run's ``TrioToken`` (``run_sync_soon``, coalesced, exactly as the capture bridge does),
-  with no audio, no DSP and no client: its CPU share of one core.
+  with no audio, no DSP and no client: its CPU share of one core, and how long each call
+  takes in that thread (what the Shape charges every callback that wakes Trio: the call
+  writes to Trio's wake-up socket, letting go of the GIL, and the Trio thread it woke may
+  take the GIL first).
 - **Copy floor**: a thread paced at the block rate that copies one block into a
   preallocated slot and does nothing else: its CPU share (what an engine that rests costs
   at the very least) and the time of each copy (what a callback costs at the very least:
@@ -68,7 +71,7 @@ async def _measure_thread(
 
 async def wake_floor(
     rate: float, seconds: float, cpu_seconds: Callable[[], float]
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """CPU share of a paced thread waking a Trio task through the token ``rate`` times a
     second (coalesced as the bridge does: no new call while one is pending)."""
     token = trio.lowlevel.current_trio_token()
@@ -80,10 +83,14 @@ async def wake_floor(
         counts["woken"] += 1
         woken.set()
 
+    durations: list[float] = []
+
     def tick() -> None:
         if not counts["pending"]:
             counts["pending"] = 1
+            started = time.perf_counter()
             token.run_sync_soon(wake, idempotent=True)
+            durations.append(time.perf_counter() - started)
 
     async def task() -> None:
         nonlocal woken
@@ -98,7 +105,11 @@ async def wake_floor(
         cpu = await _measure_thread("phase4-bench-wake", tick, rate, seconds, cpu_seconds)
         elapsed = time.monotonic() - started
         nursery.cancel_scope.cancel()
-    return {"cpu_percent": cpu, "wakeups_per_second": (counts["woken"] - first) / elapsed}
+    return {
+        "cpu_percent": cpu,
+        "wakeups_per_second": (counts["woken"] - first) / elapsed,
+        "call_us": percentiles(durations, 1e6),
+    }
 
 
 async def copy_floor(

@@ -336,6 +336,12 @@ def _reference_checks() -> list[Check]:
             _dig(*ref, "wake_floor", "cpu_percent"),
         ),
         Check(
+            "reference.wake_call_p99_us",
+            "floor: that token call's time in the waking thread, p99",
+            "µs",
+            _dig(*ref, "wake_floor", "call_us", "p99"),
+        ),
+        Check(
             "reference.copy_floor_cpu_percent",
             "floor: bare paced thread, one block copy at 172 Hz, CPU",
             "% of a core",
