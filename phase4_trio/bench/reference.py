@@ -28,24 +28,9 @@ from typing import Any
 import numpy as np
 import trio
 
+from ..capture.synthetic import run_paced
 from ..dsp import Analyzer
 from .client import percentiles
-
-MAX_SLEEP = 0.05
-
-
-def _paced(rate: float, stop: threading.Event, tick: Callable[[], None]) -> None:
-    """Call ``tick`` ``rate`` times a second on an absolute grid, as the paced sources do."""
-    period = 1.0 / rate
-    start = time.monotonic()
-    ticks = 0
-    while not stop.is_set():
-        delay = start + ticks * period - time.monotonic()
-        if delay > 0:
-            time.sleep(min(delay, MAX_SLEEP))
-            continue
-        tick()
-        ticks += 1
 
 
 async def _measure_thread(
@@ -57,7 +42,9 @@ async def _measure_thread(
 ) -> float:
     """CPU share (% of one core) of this process while ``tick`` runs paced in a thread."""
     stop = threading.Event()
-    thread = threading.Thread(target=_paced, args=(rate, stop, tick), name=name, daemon=True)
+    thread = threading.Thread(
+        target=run_paced, args=(1.0 / rate, stop, tick), name=name, daemon=True
+    )
     thread.start()
     try:
         await trio.sleep(min(1.0, seconds / 2))
