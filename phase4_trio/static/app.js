@@ -11,7 +11,7 @@ import { FrameIntake, newStats } from "./frames.js";
 import { RenderLoop } from "./loop.js";
 import { PresetPanel } from "./presets.js";
 import { Readouts } from "./readouts.js";
-import { SCHEMA, defaults, fromQuery, normalize, streamUrl, toQuery } from "./state.js";
+import { SCHEMA, asksForAnalysis, defaults, fromQuery, normalize, streamUrl, toQuery } from "./state.js";
 import { BarsView, RadialView, SpectrogramView } from "./views.js";
 import { renderControls, wireControls } from "./controls.js";
 
@@ -55,11 +55,11 @@ const presets = new PresetPanel(state, setState);
 
 // ------------------------------------------------------------------ the connection
 
-let server = ""; // the address the user connected to (the socket's URL adds ?fps=)
+let server = ""; // the address the user connected to (the socket's URL adds the stream options)
 
 const conn = new Connection({
   onText: (text) => intake.text(text),
-  onBinary: () => intake.binary(),
+  onBinary: (buffer) => intake.binary(buffer),
   onState: (info) => {
     stats.state = info.state;
     stats.detail = info.detail;
@@ -79,10 +79,16 @@ function connect(url) {
   server = u;
   intake.forget();
   display.clear();
-  const stream = streamUrl(u, state.fps);
-  stats.sampled = /[?&]fps=/.test(stream);
-  conn.connect(stream);
+  openStream((stream) => conn.connect(stream));
   writeUrl();
+}
+
+/** Open the stream of `server` with the options the view state asks for, by open(url). */
+function openStream(open) {
+  const stream = streamUrl(server, { fps: state.fps, bands: state.bands });
+  stats.sampled = /[?&]fps=/.test(stream);
+  stats.askedAnalysis = asksForAnalysis(stream);
+  open(stream);
 }
 
 function renderStatus() {
@@ -123,6 +129,11 @@ function setState(patch) {
     display.process(shown);
   }
   if (changed.includes("server") && state.server) $("wsUrl").value = state.server;
+  // the bands are the server's: another band mode is another stream, switched to without a
+  // gap. Until its first frame arrives the frame on screen stays (its bins summed in the page).
+  if (changed.includes("bands") && conn.wanted && streamUrl(server, { fps: state.fps, bands: state.bands }) !== conn.url) {
+    openStream((stream) => conn.switchTo(stream));
+  }
   renderControls(state);
   loop.request();
   writeUrl();

@@ -6,6 +6,19 @@ import { buildElements, levels, makeScale } from "./dsp.js";
 
 export const WAITING = "Waiting for data…";
 
+const BINS = { kind: "bins", key: "bins" };
+
+/** What a frame's values are: FFT bins, the server's band power (placed by the layout message
+ * the frame was matched with), or the maxima of `?bins=N` bands. */
+function sourceOf(f) {
+  if (f.bandLayout) {
+    const l = f.bandLayout;
+    return { kind: "server", layout: l, name: f.layout, key: `server|${f.layout}|${l.sampleRate}|${l.fftSize}` };
+  }
+  if (typeof f.bands === "number") return { kind: "maxima", count: f.bands, key: `maxima|${f.bands}` };
+  return BINS;
+}
+
 export class Display {
   /** @param state the view state (state.js); read, never written here */
   constructor(state) {
@@ -29,6 +42,8 @@ export class Display {
     this.stale = ""; // when not connected: why the frame on screen is the last one received
     this.layoutKey = "";
     this.layout = null;
+    this.source = BINS; // what the values of the frame on screen are (sourceOf)
+    this.analysed = false; // the frame on screen is the server's analysis (a view), not the plain form
     this.values = new Float32Array(0); // smoothed dB per element (what bars / radial draw)
     this.raw = new Float32Array(0); // unsmoothed dB per element (what the spectrogram draws)
     this.peaks = new Float32Array(0);
@@ -49,16 +64,18 @@ export class Display {
     return { fmin, fmax };
   }
 
-  /** Rebuild elements when the stream's shape or a frequency setting changes. */
-  ensureLayout(nBins) {
+  /** Rebuild elements when the stream's shape, what its values are, or a frequency setting
+   * changes. */
+  ensureLayout(nBins, source = this.source) {
     const { state } = this;
     this.nBins = nBins;
+    this.source = source;
     const { fmin, fmax } = this.effectiveRange();
-    const key = [nBins, this.sampleRate, this.fftSize, state.bands, state.weighting, fmin, fmax, state.scale].join("|");
+    const key = [nBins, this.sampleRate, this.fftSize, source.key, state.bands, state.weighting, fmin, fmax, state.scale].join("|");
     if (key === this.layoutKey) return;
     this.layoutKey = key;
     this.layout = buildElements({
-      nBins, sampleRate: this.sampleRate, fftSize: this.fftSize, bands: state.bands, fmin, fmax, weighting: state.weighting,
+      nBins, sampleRate: this.sampleRate, fftSize: this.fftSize, source, bands: state.bands, fmin, fmax, weighting: state.weighting,
     });
     const n = this.layout.elements.length;
     this.values = new Float32Array(n).fill(state.minDb);
@@ -74,7 +91,7 @@ export class Display {
   ensureSomeLayout() {
     if (this.layout) return;
     this.fftSize = 256;
-    this.ensureLayout(129);
+    this.ensureLayout(129, BINS);
   }
 
   rebuildModel() {
@@ -94,12 +111,14 @@ export class Display {
 
   /** Turn a frame into levels (dB), smoothed levels and the no-signal flag. */
   process(f) {
-    const mags = f.magnitudes;
+    let mags = f.magnitudes;
+    if (f.scale === "db") mags = Float32Array.from(mags, (v) => 10 ** (v / 20)); // typed ?scale=db
     this.sampleRate = typeof f.sampleRate === "number" && f.sampleRate > 0 ? f.sampleRate : 44100;
     this.fftSize = typeof f.fftSize === "number" && f.fftSize > 0 ? f.fftSize : 2 * (mags.length - 1);
-    this.ensureLayout(mags.length);
-    const { minDb, maxDb, smoothing, refMag, bands } = this.state;
-    const lv = levels(mags, this.layout, refMag, bands, this.scratch);
+    this.analysed = f.analysed === true;
+    this.ensureLayout(mags.length, sourceOf(f));
+    const { minDb, maxDb, smoothing, refMag } = this.state;
+    const lv = levels(mags, this.layout, refMag, this.scratch);
     const { values, raw } = this;
     const a = this.resetSmoothing ? 0 : smoothing;
     let above = false;

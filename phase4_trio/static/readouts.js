@@ -1,5 +1,6 @@
 // The readout strip: message and draw rates, frame number and time, drops, tempo, flux (with
-// its sparkline), latency, draw cost, the stream's format, and the NO SIGNAL badge.
+// its sparkline), latency, draw cost, the stream's format and resolution, where the values
+// come from (the server's analysis, or the page's own bands), and the NO SIGNAL badge.
 
 const $ = (id) => document.getElementById(id);
 const FLUX_HISTORY = 96; // one column of the sparkline per frame
@@ -19,10 +20,11 @@ export class Readouts {
   noteFrame(f) {
     const stats = this.stats;
     stats.frameCount = f.frameCount ?? null;
-    stats.startTime = f.startTime ?? null;
+    // a binary frame has no startTime string: the same instant, from captureTime
+    stats.startTime = f.startTime ?? (typeof f.captureTime === "number" ? new Date(f.captureTime * 1000).toISOString() : null);
     stats.bpm = typeof f.bpm === "number" ? f.bpm : 0;
     stats.bpmConfidence = typeof f.bpmConfidence === "number" ? f.bpmConfidence : 0;
-    if (Array.isArray(f.spectralFlux)) {
+    if (Array.isArray(f.spectralFlux) || f.spectralFlux instanceof Float32Array) {
       let s = 0;
       for (const v of f.spectralFlux) s += v;
       stats.flux = s;
@@ -77,11 +79,44 @@ export class Readouts {
     setText("latencyDisplay", stats.latencyMs === null ? "--" : `${Math.round(stats.latencyMs)} ms`);
     const ds = this.loop.drawStats();
     setText("drawTimeDisplay", ds.n ? `${ds.p50.toFixed(2)} / ${ds.p95.toFixed(2)}` : "--");
-    setText("formatDisplay", display.hasData ? `${display.sampleRate} Hz · N=${display.fftSize}` : "--");
+    setText("formatDisplay", display.hasData ? streamText(display) : "--");
+    const source = display.hasData ? sourceText(display, stats.askedAnalysis) : { text: "--", plain: false, title: "" };
+    setText("sourceDisplay", source.text);
+    $("sourceDisplay").title = source.title;
+    $("sourceDisplay").dataset.plain = String(source.plain);
     const badge = $("signalBadge");
     const silent = display.hasData && display.silent;
     if (badge.hidden === silent) badge.hidden = !silent;
   }
+}
+
+/** Sample rate, FFT size and bin spacing of the spectrum the values come from. */
+function streamText({ sampleRate, fftSize }) {
+  const df = sampleRate / fftSize;
+  return `${sampleRate} Hz · FFT ${fftSize} · Δf ${df < 100 ? df.toFixed(1) : Math.round(df)} Hz`;
+}
+
+const octaveName = (n) => `1/${n} octave`;
+
+/**
+ * Where the values on screen come from: the server's bands or bins, or bands the page sums
+ * itself from the bins of a server that sends no analysis (a relay, the original engine).
+ * plain: the page asked for the server's analysis and got the plain block spectrum.
+ */
+function sourceText(display, asked) {
+  const { source, analysed, state } = display;
+  const plain = asked && !analysed;
+  const note = plain ? " · server sends no analysis" : "";
+  const title = plain
+    ? "This server sends its block spectrum only (a relay, or an engine without analysis): the page shows its bins and sums its own bands from them."
+    : "";
+  if (source.kind === "server") {
+    const [kind, n] = source.name.split(":");
+    return { text: `${kind === "octave" ? octaveName(n) : source.name} from the server`, plain, title };
+  }
+  if (source.kind === "maxima") return { text: `${source.count} log bands (maxima) from the server`, plain, title };
+  if (state.bands !== "raw") return { text: `${octaveName(state.bands)} in the page${note}`, plain, title };
+  return { text: `FFT bins${note}`, plain, title };
 }
 
 function setText(id, v) {

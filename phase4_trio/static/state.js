@@ -132,17 +132,42 @@ export function applyPreset(state, preset) {
   return normalize(state, "maxDb");
 }
 
-/** The WebSocket URL to open for a server address: ?fps=N added (the display rate the page
- * asks for), unless fps is 0 or the address already says what it wants. */
-export function streamUrl(server, fps) {
-  if (!fps) return server;
+/** Query parameters that choose the server's analysis (docs/protocol.md); an address that
+ * names one already is asked exactly that. */
+export const ANALYSIS_PARAMS = ["bins", "bands", "resolution", "channels", "scale", "smooth", "gain", "gate"];
+
+/**
+ * The WebSocket URL to open for a server address, given the view state: binary frames
+ * (format=f32), the display rate (fps=N, none when fps is 0), and the analysis the bands control
+ * wants: the fine spectrum's bins (resolution=fine) for raw, the server's IEC bands
+ * (bands=octave:N) for 1/N octave. A parameter the address already has is left as typed, and
+ * so is every analysis parameter when the address names one.
+ */
+export function streamUrl(server, { fps = 0, bands = "raw" } = {}) {
   let url;
   try {
     url = new URL(server);
   } catch {
     return server; // the connection reports a malformed address itself
   }
-  if (url.searchParams.has("fps")) return server;
-  url.searchParams.set("fps", String(fps));
+  const q = url.searchParams;
+  const added = [];
+  if (!q.has("format")) added.push("format=f32");
+  if (fps && !q.has("fps")) added.push(`fps=${fps}`);
+  if (!ANALYSIS_PARAMS.some((name) => q.has(name))) {
+    added.push(bands === "raw" ? "resolution=fine" : `bands=octave:${bands}`);
+  }
+  if (!added.length) return server;
+  url.search = `${url.search ? `${url.search}&` : "?"}${added.join("&")}`;
   return url.toString();
+}
+
+/** Whether a stream URL asks the server for its analysis (bands, fine bins, dynamics). */
+export function asksForAnalysis(stream) {
+  try {
+    const q = new URL(stream).searchParams;
+    return ANALYSIS_PARAMS.some((name) => name !== "bins" && q.has(name));
+  } catch {
+    return false;
+  }
 }

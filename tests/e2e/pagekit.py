@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
 CHROMIUM = "/usr/bin/chromium"
@@ -36,18 +38,24 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SAMPLE_RATE = 44100
-FFT_SIZE = 256
+FFT_SIZE = 256  # the block: the plain stream's spectrum (a relay's, the JSON the tests feed)
 BIN_HZ = SAMPLE_RATE / FFT_SIZE  # 172.265625
+FINE_FFT_SIZE = 4096  # dsp.fft_size's default: the spectrum the page asks the engine for
+FINE_BIN_HZ = SAMPLE_RATE / FINE_FFT_SIZE  # 10.7666015625
 NYQUIST = SAMPLE_RATE / 2
+#: A full-scale sine centred on a bin reads 0.5 there through the Hann window.
+HANN_COHERENT_GAIN = 0.5
 
 
 def bin_hz(k: int) -> float:
-    """Centre of FFT bin k at the engine's defaults: a tone there is exactly bin-centred."""
+    """Centre of block bin k at the engine's defaults: a tone there is exactly bin-centred, in
+    the block spectrum and in the fine one (bin 16 k)."""
     return k * BIN_HZ
 
 
 TONE_BIN = 16
 TONE_HZ = bin_hz(TONE_BIN)  # 2756.25 Hz
+TONE_FINE_BIN = TONE_BIN * FINE_FFT_SIZE // FFT_SIZE  # 256
 
 
 # ------------------------------------------------------------------------------ engines
@@ -185,6 +193,15 @@ class Plot:
     def db_norm(self, db: float) -> float:
         return min(1.0, max(0.0, (db - self.min_db) / (self.max_db - self.min_db)))
 
+    def columns(self, lo: float, hi: float) -> tuple[int, int]:
+        """Bars: the columns [x0, x1) an element spanning lo..hi Hz is drawn in:
+        [round(x(lo)), round(x(hi))), at least one, one less when 3 px or wider."""
+        x0 = round(self.x(lo))
+        x1 = round(self.x(hi))
+        if x1 - x0 >= 3:
+            x1 -= 1
+        return x0, max(x1, x0 + 1)
+
     def bar_height(self, db: float) -> int:
         """Bars: a level's bar runs from round(top + height * (1 - t)) to the plot bottom."""
         y = round(self.top + self.height * (1 - self.db_norm(db)))
@@ -193,6 +210,13 @@ class Plot:
     def angle(self, hz: float) -> float:
         """Radial: -pi/2 (top) at fmin, clockwise, a full turn to fmax."""
         return -math.pi / 2 + 2 * math.pi * self.norm(hz)
+
+    def wedge_angle(self, hz: float) -> float:
+        """Radial: the angle of the middle of the wedge showing an element narrower than a
+        wedge, centred on hz (such elements share wedges of 3 px of the outer circle, the one
+        their middle lies in; the tests run at devicePixelRatio 1)."""
+        cells = 2 * math.pi * self.extra["rmax"] / 3
+        return -math.pi / 2 + 2 * math.pi * (math.floor(self.norm(hz) * cells) + 0.5) / cells
 
     def radius(self, db: float) -> float:
         r0, rmax = self.extra["r0"], self.extra["rmax"]
@@ -266,7 +290,8 @@ COLUMN_HEIGHTS_JS = f"""
     heights.push(h);
   }}
   const f = window.phase4.drawnFrame;
-  return {{left, heights, frame: f && {{magnitudes: f.magnitudes, frameCount: f.frameCount}},
+  const frame = f && {{magnitudes: Array.from(f.magnitudes), frameCount: f.frameCount}};
+  return {{left, heights, frame,
           values: Array.from(window.phase4.display.values)}};
 }}
 """
@@ -363,6 +388,9 @@ addEventListener("DOMContentLoaded", async () => {
     togglePause: page.togglePause,
     /** Feed a message exactly as if it had arrived on the socket (object or JSON text). */
     feed: (m) => (typeof m === "string" ? page.intake.text(m) : page.intake.accept(m)),
+    /** Feed a binary message (an array of byte values) as if it had arrived on the socket. */
+    feedBinary: (bytes) => page.intake.binary(new Uint8Array(bytes).buffer),
+    get layouts() { return Object.fromEntries(page.intake.layouts); },
     nextDraw: () => page.loop.nextDraw(),
     aWeightingDb: dsp.aWeightingDb,
     octaveBands: dsp.octaveBands,
@@ -418,6 +446,20 @@ def wait_connected(page: Any, timeout: float = 15.0) -> None:
         " && window.phase4.stats.drawn > 3",
         timeout=timeout * 1000,
     )
+
+
+def wait_text(page: Any, element_id: str, text: str, timeout: float = 5.0) -> None:
+    """Wait until an element reads ``text`` (the readouts are rewritten every 100 ms); fail
+    with what it reads instead."""
+    try:
+        page.wait_for_function(
+            "([id, text]) => document.getElementById(id).textContent === text",
+            arg=[element_id, text],
+            timeout=timeout * 1000,
+        )
+    except PlaywrightTimeout as error:
+        shown = page.text_content(f"#{element_id}")
+        raise AssertionError(f"#{element_id} reads {shown!r}, not {text!r}") from error
 
 
 def settle(page: Any, frames: int = 3) -> None:

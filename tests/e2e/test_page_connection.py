@@ -8,7 +8,7 @@ import time
 
 import pytest
 from pagekit import (
-    BIN_HZ,
+    FINE_BIN_HZ,
     TONE_HZ,
     Engine,
     bin_hz,
@@ -26,9 +26,8 @@ pytestmark = pytest.mark.e2e
 def peak_in_bin_span(page, hz: float) -> bool:
     plot = plot_of(page, "barsCanvas")
     cols = read_bars(page).tallest_columns()
-    return round(plot.x(hz - BIN_HZ / 2)) <= min(cols) and max(cols) < round(
-        plot.x(hz + BIN_HZ / 2)
-    )
+    x0, x1 = plot.columns(hz - FINE_BIN_HZ / 2, hz + FINE_BIN_HZ / 2)
+    return x0 <= min(cols) and max(cols) < x1
 
 
 def wait_peak_at(page, hz: float, timeout: float = 10.0) -> None:
@@ -50,7 +49,8 @@ def test_connects_to_a_second_engine_through_the_url_field(page, engines, tone_e
         page.fill("#wsUrl", other.ws)
         page.click("#connectBtn")
         page.wait_for_function(
-            f"phase4.stats.url === '{other.ws}?fps=60' && phase4.stats.state === 'connected'"
+            f"phase4.stats.url === '{other.ws}?format=f32&fps=60&resolution=fine'"
+            " && phase4.stats.state === 'connected'"
         )
         wait_peak_at(page, other_hz)
         assert page.get_attribute("#connectionStatus", "data-state") == "connected"

@@ -4,7 +4,7 @@ Space after a click, a lone view using the window, and a page that puts nothing 
 from __future__ import annotations
 
 import pytest
-from pagekit import open_page, set_input, wait_connected
+from pagekit import open_page, set_input, wait_connected, wait_text
 
 pytestmark = pytest.mark.e2e
 
@@ -52,19 +52,20 @@ def test_no_signal_follows_the_frames_and_the_floor(page, tone_engine):
 
 
 @pytest.mark.parametrize(
-    ("query", "expected"),
-    [("", "?fps=60"), ("fps=30", "?fps=30"), ("fps=0", "")],
+    ("query", "fps"),
+    [("", 60), ("fps=30", 30), ("fps=0", 0)],
     ids=["default", "fps=30", "every-frame"],
 )
-def test_the_page_asks_for_its_display_rate(page, tone_engine, query, expected):
+def test_the_page_asks_for_its_display_rate(page, tone_engine, query, fps):
     open_page(page, tone_engine, query)
     wait_connected(page)
+    rate = f"&fps={fps}" if fps else ""
+    expected = f"?format=f32{rate}&resolution=fine"
     assert page.evaluate("phase4.stats.url") == tone_engine.ws + expected
     start = page.evaluate("phase4.stats.messages")
     page.wait_for_timeout(2000)
     received = page.evaluate("phase4.stats.messages") - start
-    if expected:  # the server sends at most fps per second (the tone makes ~172)
-        fps = int(expected.split("=")[1])
+    if fps:  # the server sends at most fps per second (the tone makes ~172)
         assert 0.5 * fps * 2 <= received <= 1.2 * fps * 2 + 5, received
         assert page.text_content("#gapsDisplay") == "--"  # skipped on request: not gaps
         assert page.evaluate("phase4.stats.gaps") == 0
@@ -73,12 +74,24 @@ def test_the_page_asks_for_its_display_rate(page, tone_engine, query, expected):
         assert page.text_content("#gapsDisplay").isdigit()
 
 
-def test_a_server_address_with_its_own_fps_is_left_alone(page, tone_engine):
+def test_a_server_address_with_its_own_options_is_left_alone(page, tone_engine):
     open_page(page, tone_engine, "connect=0")
     page.fill("#wsUrl", tone_engine.ws + "?fps=5")
     page.click("#connectBtn")
     page.wait_for_function("phase4.stats.state === 'connected'")
-    assert page.evaluate("phase4.stats.url") == tone_engine.ws + "?fps=5"
+    assert page.evaluate("phase4.stats.url") == tone_engine.ws + "?fps=5&format=f32&resolution=fine"
+    # JSON and the block spectrum, asked for in the address: the page reads them too
+    page.fill("#wsUrl", tone_engine.ws + "?format=json&resolution=block")
+    page.click("#connectBtn")
+    url = tone_engine.ws + "?format=json&resolution=block&fps=60"
+    page.wait_for_function(f"phase4.stats.url === '{url}' && phase4.stats.state === 'connected'")
+    binary, messages = page.evaluate("[phase4.stats.binary, phase4.stats.messages]")
+    page.wait_for_function(f"phase4.stats.messages > {messages + 5}")
+    assert page.evaluate("phase4.stats.binary") == binary  # text, every one
+    page.wait_for_function("phase4.drawnFrame && phase4.drawnFrame.fftSize === 256")
+    assert page.evaluate("phase4.drawnFrame.magnitudes.length") == 129
+    wait_text(page, "formatDisplay", "44100 Hz · FFT 256 · Δf 172 Hz")
+    wait_text(page, "sourceDisplay", "FFT bins")  # the engine's view: no warning
 
 
 def test_space_pauses_after_a_button_was_clicked(page, tone_engine):
@@ -133,7 +146,7 @@ def test_the_shipped_page_puts_nothing_on_window(browser, tone_engine):
 
 
 MODULES_JS = """async () => {
-  const { streamUrl, fromQuery, PRESET_KEYS } = await import('/state.js');
+  const { streamUrl, asksForAnalysis, fromQuery, PRESET_KEYS } = await import('/state.js');
   const { FrameIntake, newStats } = await import('/frames.js');
   const { Display } = await import('/display.js');
   const intake = new FrameIntake(newStats());
@@ -148,9 +161,15 @@ MODULES_JS = """async () => {
   display.process({magnitudes: new Array(129).fill(0.01)});  // -40 dB
   return {
     urls: [
-      streamUrl('ws://h:1/ws', 60), streamUrl('ws://h:1/ws?format=f32', 30),
-      streamUrl('ws://h:1/ws?fps=5', 60), streamUrl('ws://h:1/ws', 0), streamUrl('nonsense', 60),
+      streamUrl('ws://h:1/ws', {fps: 60}), streamUrl('ws://h:1/ws?format=json', {fps: 30}),
+      streamUrl('ws://h:1/ws?fps=5', {fps: 60, bands: '3'}),
+      streamUrl('ws://h:1/ws', {fps: 0, bands: '24'}),
+      streamUrl('ws://h:1/ws?bins=32', {fps: 60, bands: '3'}),
+      streamUrl('ws://h:1/ws?format=f32&fps=1&scale=db', {fps: 60}),
+      streamUrl('nonsense', {fps: 60}),
     ],
+    asks: ['ws://h:1/ws?resolution=fine', 'ws://h:1/ws?bins=32', 'ws://h:1/ws?fps=2', 'nonsense']
+      .map(asksForAnalysis),
     presetHasFps: PRESET_KEYS.includes('fps'),
     stats: intake.stats, taken: taken.frameCount, again: intake.take(),
     silent: [silentThen, display.silent],
@@ -163,12 +182,15 @@ def test_the_pure_modules_work_on_their_own(page, tone_engine):
     open_page(page, tone_engine, "connect=0")
     r = page.evaluate(MODULES_JS)
     assert r["urls"] == [
-        "ws://h:1/ws?fps=60",
-        "ws://h:1/ws?format=f32&fps=30",
-        "ws://h:1/ws?fps=5",
-        "ws://h:1/ws",
+        "ws://h:1/ws?format=f32&fps=60&resolution=fine",
+        "ws://h:1/ws?format=json&fps=30&resolution=fine",
+        "ws://h:1/ws?fps=5&format=f32&bands=octave:3",
+        "ws://h:1/ws?format=f32&bands=octave:24",
+        "ws://h:1/ws?bins=32&format=f32&fps=60",
+        "ws://h:1/ws?format=f32&fps=1&scale=db",
         "nonsense",
     ]
+    assert r["asks"] == [True, False, False, False]
     assert r["presetHasFps"] is False
     stats = r["stats"]
     assert (stats["messages"], stats["gaps"], stats["skipped"]) == (3, 2, 2)

@@ -8,10 +8,21 @@ hold can be checked against exact expectations.
 from __future__ import annotations
 
 import json
+import math
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from pagekit import TONE_HZ, hooked_context, open_page, plot_of, read_bars, set_input
+from pagekit import (
+    BIN_HZ,
+    TONE_HZ,
+    hooked_context,
+    open_page,
+    plot_of,
+    read_bars,
+    set_input,
+    third_octave_band,
+    wait_text,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -240,7 +251,7 @@ def test_original_fields_only_and_foreign_messages(page, tone_engine):
     page.wait_for_function("document.getElementById('bpmDisplay').textContent === '128.4'")
     assert page.text_content("#bpmConfidenceDisplay") == "87%"
     assert page.text_content("#frameCountDisplay") == "77"
-    assert page.text_content("#formatDisplay") == "44100 Hz · N=1024"
+    wait_text(page, "formatDisplay", "44100 Hz · FFT 1024 · Δf 43.1 Hz")
     assert page.text_content("#droppedDisplay") == "--"
     assert page.text_content("#startTimeDisplay") not in ("--", "")
     plot = plot_of(page, "barsCanvas")
@@ -262,17 +273,26 @@ def test_original_fields_only_and_foreign_messages(page, tone_engine):
         {"type": "fft_magnitudes", "frameCount": 78, "startTime": "x", "magnitudes": [0.1] * 129},
     )
     page.wait_for_function("document.getElementById('bpmDisplay').textContent === '--'")
-    assert page.text_content("#formatDisplay") == "44100 Hz · N=256"
+    wait_text(page, "formatDisplay", "44100 Hz · FFT 256 · Δf 172 Hz")
 
 
-def test_binary_frames_are_ignored(page, tone_engine):
-    open_page(page, tone_engine, "connect=0")
-    page.fill("#wsUrl", tone_engine.ws + "?format=f32")
-    page.click("#connectBtn")
-    page.wait_for_function("phase4.stats.state === 'connected' && phase4.stats.binary > 20")
-    stats = page.evaluate("phase4.stats")
-    assert stats["messages"] == 0 and stats["drawn"] == 0
-    assert page.text_content("#bpmDisplay") == "--"
-    page.click("#disconnectBtn")
-    page.wait_for_function("phase4.stats.state === 'disconnected'")
-    assert page.text_content("#connectionStatus").startswith("Disconnected")
+def test_bands_summed_in_the_page_from_plain_bins(page, tone_engine):
+    """A server without analysis sends the block spectrum: the page sums its own 1/3 octaves."""
+    open_page(page, tone_engine, "connect=0&smooth=0&peak=0&bands=3")
+    mags = [0.0] * 129
+    for k, m in ((13, 0.01), (14, 0.02), (15, 0.1), (16, 0.25), (17, 0.1)):
+        mags[k] = m
+    feed(page, {"type": "fft_magnitudes", "frameCount": 1, "magnitudes": mags})
+    lo, fc, hi = third_octave_band(TONE_HZ)
+    # bins centred in [lo, hi): 13-16 (bin 17 is above 2818 Hz), Hann's ENBW (1.5 bins) removed
+    inside = [k for k in range(129) if lo <= k * BIN_HZ < hi]
+    assert inside == [13, 14, 15, 16]
+    level = 10 * math.log10(sum(mags[k] ** 2 for k in inside) / 1.5)
+    elements = page.evaluate("phase4.display.layout.elements.map((e) => e.fc)")
+    band = elements.index(min(elements, key=lambda c: abs(c - fc)))
+    assert page.evaluate(f"phase4.display.raw[{band}]") == pytest.approx(level, abs=0.01)
+    plot = plot_of(page, "barsCanvas")
+    cols = read_bars(page).tallest_columns()
+    x0, x1 = plot.columns(lo, hi)
+    assert x0 <= min(cols) and max(cols) < x1, (cols, (x0, x1))
+    wait_text(page, "sourceDisplay", "1/3 octave in the page")
