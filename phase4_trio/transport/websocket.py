@@ -73,25 +73,27 @@ class ClientStream(trio.abc.Stream):
     async def send_frame(self, frame: bytes) -> None:
         """Write ``frame``, waiting for room if the socket is full.
 
-        The common case, a socket with room, is one ``os.write`` and no scheduling round;
-        Trio's ``send_all`` (which checkpoints first) only writes what did not fit.
+        The common case, nobody else writing and a socket with room, is one ``os.write``: no
+        lock taken (nothing can interleave with a write that never yields) and no scheduling
+        round. Only what did not fit is written under the lock, by Trio's ``send_all``.
         """
         lock = self._lock
         if lock.locked():
-            await lock.acquire()
-        else:
-            lock.acquire_nowait()
+            async with lock:
+                await self._stream.send_all(frame)
+            return
         try:
+            sent = os.write(self._fd, frame)
+        except BlockingIOError:
+            sent = 0
+        except OSError as error:
+            raise trio.BrokenResourceError(f"send failed: {error}") from error
+        if sent < len(frame):
+            lock.acquire_nowait()  # free: nothing ran since it was seen free
             try:
-                sent = os.write(self._fd, frame)
-            except BlockingIOError:
-                sent = 0
-            except OSError as error:
-                raise trio.BrokenResourceError(f"send failed: {error}") from error
-            if sent < len(frame):
                 await self._stream.send_all(memoryview(frame)[sent:])
-        finally:
-            lock.release()
+            finally:
+                lock.release()
 
 
 async def stream_to_client(
