@@ -10,30 +10,34 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+from .beat import BeatClock
 from .flux import LOW_BAND_GAIN, LOW_BAND_HZ, SpectralFlux
+from .onset import OnsetDetector
 from .spectrum import MagnitudeSpectrum, bin_frequencies
 from .tempo import (
+    DEFAULT_TEMPO_RANGE,
     TempoEstimate,
     TempoTracker,
     estimate_tempo,
-    onset_strength,
 )
 from .window import WINDOW_NAMES, make_window
 
 __all__ = [
+    "DEFAULT_TEMPO_RANGE",
     "LOW_BAND_GAIN",
     "LOW_BAND_HZ",
     "WINDOW_NAMES",
     "Analysis",
     "Analyzer",
+    "BeatClock",
     "MagnitudeSpectrum",
+    "OnsetDetector",
     "SpectralFlux",
     "TempoEstimate",
     "TempoTracker",
     "bin_frequencies",
     "estimate_tempo",
     "make_window",
-    "onset_strength",
 ]
 
 
@@ -45,6 +49,9 @@ class Analysis:
     flux: NDArray[np.float32]
     bpm: float
     bpm_confidence: float
+    # Position within the current beat (0-1) at the block's end, and whether a beat fell in it.
+    beat_phase: float
+    beat: bool
 
 
 class Analyzer:
@@ -56,14 +63,20 @@ class Analyzer:
     for the next flux and the tempo.
     """
 
-    def __init__(self, size: int, sample_rate: int, window: str) -> None:
+    def __init__(
+        self,
+        size: int,
+        sample_rate: int,
+        window: str,
+        tempo_range: tuple[float, float] = DEFAULT_TEMPO_RANGE,
+    ) -> None:
         if sample_rate <= 0:
             raise ValueError(f"sample rate must be positive, got {sample_rate}")
         self.size = size
         self.sample_rate = sample_rate
         self._spectrum = MagnitudeSpectrum(make_window(window, size))
         self._flux = SpectralFlux(size, sample_rate)
-        self._tempo = TempoTracker(sample_rate / size)
+        self._tempo = TempoTracker(sample_rate, size, tempo_range)
 
     def process(self, block: NDArray[np.float32]) -> Analysis:
         """Analyse one ``(frames, channels)`` float32 block (1-D is mono), ``frames <= size``."""
@@ -85,7 +98,16 @@ class Analyzer:
         results = []
         for row_magnitudes, row_flux in zip(magnitudes, flux, strict=True):
             tempo.push(row_flux, row_magnitudes)
-            results.append(Analysis(row_magnitudes, row_flux, tempo.bpm, tempo.confidence))
+            results.append(
+                Analysis(
+                    row_magnitudes,
+                    row_flux,
+                    tempo.bpm,
+                    tempo.confidence,
+                    tempo.beat_phase,
+                    tempo.beat,
+                )
+            )
         return results
 
     def reset(self) -> None:
