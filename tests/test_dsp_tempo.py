@@ -12,6 +12,7 @@ from phase4_trio.dsp import WINDOW_NAMES, Analysis, Analyzer, TempoTracker, esti
 from phase4_trio.dsp.tempo import HISTORY_SECONDS, UNKNOWN, UPDATE_SECONDS
 
 SECONDS = 8.0
+CLICK_RANGE = (50.0, 210.0)
 TEMPOS = (60, 75, 90, 100, 120, 128, 140, 160, 174, 200)
 
 
@@ -50,8 +51,8 @@ def blocks(samples: NDArray[np.float32], size: int = 256, channels: int = 1) -> 
 def analyse(
     samples: NDArray[np.float32], sample_rate: int, size: int = 256, channels: int = 1
 ) -> Analysis:
-    """Feed every block and return the last analysis."""
-    analyzer = Analyzer(size, sample_rate, "hann")
+    """Feed every block and return the last analysis (tempo range 50-210, around the clicks)."""
+    analyzer = Analyzer(size, sample_rate, "hann", CLICK_RANGE)
     results = [analyzer.process(block) for block in blocks(samples, size, channels)]
     return results[-1]
 
@@ -156,7 +157,7 @@ def test_tempo_follows_a_change() -> None:
 
 def test_estimate_updates_only_every_quarter_second() -> None:
     frame_rate = 44100 / 256
-    tracker = TempoTracker(frame_rate)
+    tracker = TempoTracker(44100, 256)
     clicks = blocks(click_track(120, 44100))
     analyzer = Analyzer(256, 44100, "hann")
     changes = 0
@@ -186,7 +187,7 @@ def impulses(period: float, count: int) -> NDArray[np.float64]:
 @given(st.floats(60.0, 200.0))
 def test_estimate_finds_fractional_periods(bpm: float) -> None:
     frame_rate = 44100 / 256
-    estimate = estimate_tempo(impulses(60.0 * frame_rate / bpm, 1378), frame_rate)
+    estimate = estimate_tempo(impulses(60.0 * frame_rate / bpm, 1378), frame_rate, CLICK_RANGE)
     assert estimate.bpm == pytest.approx(bpm, abs=0.5)
     assert estimate.confidence > 0.5
 

@@ -40,20 +40,20 @@ def smooth(onset: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def phase_scores(
-    onset: NDArray[np.float64], period: float, frame_rate: float
+    onset: NDArray[np.float64], period: float, frame_rate: float, decay: bool = True
 ) -> tuple[NDArray[np.float64], float]:
     """Scores of beat grids of ``period`` blocks whose latest beat is ``lag`` blocks old.
 
     Returns the scores for lags ``0, step, 2·step, ... < period`` and the step. Each score is
     the weighted sum of ``onset`` (linearly interpolated) at the grid's beats back through
-    :data:`PHASE_SPAN_SECONDS`.
+    :data:`PHASE_SPAN_SECONDS`, older beats weighing less when ``decay`` is set.
     """
     count = len(onset)
     step = _PHASE_STEP
     lags = np.arange(0.0, period, step)
     beats = max(1, min(int(PHASE_SPAN_SECONDS * frame_rate / period), int((count - 1) / period)))
     back = np.arange(beats) * period
-    weights = np.exp(-back / (PHASE_DECAY_SECONDS * frame_rate))
+    weights = np.exp(-back / (PHASE_DECAY_SECONDS * frame_rate)) if decay else np.ones(beats)
     positions = (count - 1) - lags[:, np.newaxis] - back[np.newaxis, :]
     values = np.interp(positions.ravel(), np.arange(count), onset).reshape(positions.shape)
     scores: NDArray[np.float64] = values @ weights
@@ -92,7 +92,8 @@ def offbeat_ratio(onset: NDArray[np.float64], period: float, frame_rate: float) 
     phases, so steady background does not count; 1.0 means the off-beats are as strong as
     the beats (the true beat is twice as fast), near 0 that they carry nothing.
     """
-    scores, _step = phase_scores(onset, period, frame_rate)
+    # Unweighted: the off-beats are half a period older than the beats they are compared with.
+    scores, _step = phase_scores(onset, period, frame_rate, decay=False)
     index = int(np.argmax(scores))
     opposite = (index + len(scores) // 2) % len(scores)
     window = slice(max(0, opposite - 1), opposite + 2)

@@ -37,16 +37,17 @@ RECENCY_SECONDS = 3.0
 # The tempo prior: log-normal around PRIOR_BPM, PRIOR_OCTAVES wide (one standard deviation).
 PRIOR_BPM = 120.0
 PRIOR_OCTAVES = 1.0
-# Multiples of a candidate period summed into its salience (the comb).
-COMB_MULTIPLES = 4
+# Lags, in candidate periods, summed into a candidate's salience: the duple metrical hierarchy
+# around a beat (its subdivision, itself, the half bar, the bar in 4/4).
+COMB_FACTORS = (0.5, 1.0, 2.0, 4.0)
 # The faster of two octave-related levels wins when its half period repeats at least this
 # fraction as strongly as its period (it is subdivided, so it is a beat, not a subdivision)...
 SUBDIVISION_THRESHOLD = 0.45
 # ...or when the slower level's off-beats carry at least this fraction of its beats.
-OFFBEAT_THRESHOLD = 0.9
+OFFBEAT_THRESHOLD = 0.8
 # Distances from the thresholds at which the octave decision counts as certain.
 SUBDIVISION_MARGIN = 0.45
-OFFBEAT_MARGIN = 0.2
+OFFBEAT_MARGIN = 0.1
 # The music has stopped when the last STOP_SECONDS hold no onset at least STOP_FRACTION as strong
 # as the history's strongest.
 STOP_SECONDS = 1.5
@@ -63,12 +64,6 @@ _PEAK_HALF_WIDTH = 3
 # Peaks fitted per estimate: enough for a few hundredths of a BPM, and a bounded cost per update.
 _FIT_MULTIPLES = 8
 _EPSILON = 1e-12
-
-
-import os
-
-_MODE = os.environ.get("MODE", "")
-_DEBUG = os.environ.get("DEBUG", "")
 
 
 @attrs.frozen
@@ -167,9 +162,10 @@ def _most_salient_peak(
 ) -> int | None:
     """The autocorrelation peak in the tempo range with the highest comb salience × prior.
 
-    Salience is the mean over the first :data:`COMB_MULTIPLES` multiples of the peak's lag of
-    the autocorrelation's maximum near each: a beat repeats at every multiple, while a lag
-    of three sixteenths or a swung eighth matches only some of them.
+    Salience is the mean, over :data:`COMB_FACTORS` times the peak's lag, of the
+    autocorrelation's maximum near each: a beat is subdivided and repeats at the half bar and
+    the bar, while a lag of three eighths (which the hi-hats alone repeat at) or of a swung
+    eighth misses most of these.
     """
     lo = max(1, math.floor(shortest))
     hi = min(len(acf) - 2, math.ceil(longest))
@@ -181,22 +177,11 @@ def _most_salient_peak(
     if len(peaks) == 0:
         return None
     near = np.maximum.reduce([np.roll(acf, shift) for shift in (-1, 0, 1)])
-    multiples = np.arange(1, COMB_MULTIPLES + 1)
     best: int | None = None
     best_score = 0.0
     for lag in peaks.tolist():
-        taps = lag * multiples
-        taps = taps[taps < len(acf) - 1]
-        if _MODE == "a":
-            salience = max(0.0, float(near[lag]))
-        elif _MODE == "b":
-            taps2 = [round(lag * f) for f in (0.5, 1, 2, 4) if lag * f < len(acf) - 1]
-            salience = float(np.maximum(near[taps2], 0.0).mean())
-        elif _MODE == "c":
-            taps2 = [round(lag * f) for f in (1, 2, 4) if lag * f < len(acf) - 1]
-            salience = float(np.maximum(near[taps2], 0.0).mean())
-        else:
-            salience = float(np.maximum(near[taps], 0.0).mean())
+        taps = [round(lag * factor) for factor in COMB_FACTORS if lag * factor < len(acf) - 1]
+        salience = float(np.maximum(near[taps], 0.0).mean())
         score = salience * prior(lag, frame_rate)
         if score > best_score:
             best, best_score = lag, score
