@@ -28,6 +28,9 @@ PHASE_SPAN_SECONDS = 4.0
 # "away" is beyond a Gaussian PHASE_INERTIA_WIDTH of a period wide.
 PHASE_INERTIA = 0.4
 PHASE_INERTIA_WIDTH = 0.1
+# Blocks either side of the exact off-beat searched for it: a sub-block period puts alternate
+# beats on different block boundaries.
+_OFFBEAT_REACH = 2.0
 # Phase search resolution, in blocks (refined further by a parabola through the best three).
 _PHASE_STEP = 0.5
 
@@ -93,10 +96,11 @@ def offbeat_ratio(onset: NDArray[np.float64], period: float, frame_rate: float) 
     the beats (the true beat is twice as fast), near 0 that they carry nothing.
     """
     # Unweighted: the off-beats are half a period older than the beats they are compared with.
-    scores, _step = phase_scores(onset, period, frame_rate, decay=False)
+    scores, step = phase_scores(onset, period, frame_rate, decay=False)
     index = int(np.argmax(scores))
-    opposite = (index + len(scores) // 2) % len(scores)
-    window = slice(max(0, opposite - 1), opposite + 2)
+    opposite = index + round(0.5 * period / step)
+    reach = round(_OFFBEAT_REACH / step)
+    window = np.arange(opposite - reach, opposite + reach + 1) % len(scores)
     floor = float(np.median(scores))
     top = float(scores[index]) - floor
     if top <= 0.0:

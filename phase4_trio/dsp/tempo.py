@@ -205,22 +205,25 @@ def _metrical_level(
     (:data:`OFFBEAT_THRESHOLD`: a click track); otherwise the faster pulse is only the
     subdivision of the slower (eighths over a rock beat at 76).
     """
+    pairs = []
+    if 0.5 * period >= shortest - 1.0:
+        pairs.append((0.5 * period, period))
     if 2.0 * period <= longest + 1.0:
-        fast, slow = period, 2.0 * period
-    elif 0.5 * period >= shortest - 1.0:
-        fast, slow = 0.5 * period, period
-    else:
-        return period, 1.0
-    subdivision = _peak_mass(positive, fast / 2) / max(_peak_mass(positive, fast), _EPSILON)
-    offbeats = offbeat_ratio(onset, slow, frame_rate)
-    margin = max(
-        (subdivision - SUBDIVISION_THRESHOLD) / SUBDIVISION_MARGIN,
-        (offbeats - OFFBEAT_THRESHOLD) / OFFBEAT_MARGIN,
-    )
-    chosen = fast if margin >= 0.0 else slow
+        pairs.append((period, 2.0 * period))
+    chosen, certainty = period, 1.0
+    for fast, slow in pairs:
+        subdivision = _peak_mass(positive, fast / 2) / max(_peak_mass(positive, fast), _EPSILON)
+        offbeats = offbeat_ratio(onset, slow, frame_rate)
+        margin = max(
+            (subdivision - SUBDIVISION_THRESHOLD) / SUBDIVISION_MARGIN,
+            (offbeats - OFFBEAT_THRESHOLD) / OFFBEAT_MARGIN,
+        )
+        chosen, certainty = (fast if margin >= 0.0 else slow), min(1.0, abs(margin))
+        if chosen == fast and fast < period:
+            break
     if chosen != period and positive[round(chosen)] > 0.0:
         chosen, _ = _fit_period(positive, round(chosen))
-    return chosen, min(1.0, abs(margin))
+    return chosen, certainty
 
 
 def _peak_mass(positive: list[float], centre: float) -> float:
