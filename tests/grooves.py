@@ -35,7 +35,16 @@ SOUNDFONT = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
 _TICKS_PER_SECOND = 10_000
 _DRUM_CHANNEL = 9
 
-KICK, SIDE_STICK, SNARE, CLAP, CLOSED_HAT, PEDAL_HAT, OPEN_HAT, RIDE = 36, 37, 38, 39, 42, 44, 46, 51
+KICK, SIDE_STICK, SNARE, CLAP, CLOSED_HAT, PEDAL_HAT, OPEN_HAT, RIDE = (
+    36,
+    37,
+    38,
+    39,
+    42,
+    44,
+    46,
+    51,
+)
 _VELOCITY = {"X": 118, "x": 88, "g": 34}
 
 
@@ -298,15 +307,24 @@ def pink_noise(count: int, seed: int) -> NDArray[np.float64]:
     return pink
 
 
-def cases() -> list[Callable[[], Groove]]:
-    """The steady test set: every style at each of its tempi, and three noisy mixes."""
-    made: list[Callable[[], Groove]] = []
+def cases() -> list[tuple[str, Callable[[], Groove]]]:
+    """The steady test set, ``(id, render)``: every style at each of its tempi, and three
+    noisy mixes (pink noise at 0 dB SNR)."""
+    made: list[tuple[str, Callable[[], Groove]]] = []
     for index, (name, tempi) in enumerate(TEMPI.items()):
         for number, bpm in enumerate(tempi):
             seed = 10 * index + number
-            made.append(lambda name=name, bpm=bpm, seed=seed: groove(name, [(0.0, bpm)], seed=seed))
+            made.append(
+                (
+                    f"{name}@{bpm:g}",
+                    lambda name=name, bpm=bpm, seed=seed: groove(name, [(0.0, bpm)], seed=seed),
+                )
+            )
     for name, bpm in (("four-on-the-floor", 124.0), ("rock", 96.0), ("drum-and-bass", 174.0)):
         made.append(
-            lambda name=name, bpm=bpm: groove(name, [(0.0, bpm)], seed=99, noise_snr_db=0.0)
+            (
+                f"{name}@{bpm:g}+pink",
+                lambda name=name, bpm=bpm: groove(name, [(0.0, bpm)], seed=99, noise_snr_db=0.0),
+            )
         )
     return made

@@ -31,6 +31,9 @@ LOW_ENVELOPE_SECONDS = 0.023
 LOW_DEAD_ZONE = 0.25
 # Weight of the low-band part against the main one (whose values are mostly below 1).
 LOW_WEIGHT = 1.0
+# Frames whose magnitudes sum to less than this (a sine at about -70 dBFS through Hann) are
+# silence: a reverb tail fading into it brings no onsets, however its ripple grows relative to it.
+SILENCE_LEVEL = 10 ** (-70 / 20)
 # The low band's floor, relative to the frame's total energy: silence below it rises nowhere.
 _LOW_FLOOR = 1e-6
 _EPSILON = 1e-12
@@ -64,6 +67,7 @@ class OnsetDetector:
         window = 2 * (magnitudes.shape[1] - 1)
         low_bins = max(FIRST_ONSET_BIN, math.ceil(LOW_BAND_HZ * window / self.sample_rate))
         strength += LOW_WEIGHT * self._low_attacks(magnitudes, low_bins)
+        strength[level < SILENCE_LEVEL] = 0.0
         return strength
 
     def _low_attacks(self, magnitudes: NDArray[np.float32], bins: int) -> NDArray[np.float64]:

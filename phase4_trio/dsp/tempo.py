@@ -50,7 +50,7 @@ SUBDIVISION_MARGIN = 0.45
 OFFBEAT_MARGIN = 0.1
 # The music has stopped when the last STOP_SECONDS hold no onset at least STOP_FRACTION as strong
 # as the history's strongest.
-STOP_SECONDS = 1.5
+STOP_SECONDS = 1.25
 STOP_FRACTION = 0.2
 # Where an onset's strength peaks after the onset, as a fraction of the FFT window's length.
 ONSET_DELAY_WINDOWS = 0.25
