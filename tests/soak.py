@@ -36,6 +36,8 @@ import orjson
 import trio
 import trio_websocket
 
+from phase4_trio.wire.websocket_frame import Opcode, build
+
 ROOT = Path(__file__).resolve().parent.parent
 WARM_UP = 3.0
 SETTLE = 3.0
@@ -63,12 +65,9 @@ UPGRADE = (
 )
 
 
-def masked_frame(opcode: int, payload: bytes = b"") -> bytes:
-    """One client→server frame (clients must mask); payloads under 126 bytes."""
-    assert len(payload) < 126
-    mask = b"\x11\x22\x33\x44"
-    body = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
-    return bytes((0x80 | opcode, 0x80 | len(payload))) + mask + body
+def masked_frame(opcode: Opcode, payload: bytes = b"", *, fin: bool = True) -> bytes:
+    """One client→server frame (clients must mask)."""
+    return build(opcode, payload, fin=fin, mask=b"\x37\xfa\x21\x3d")
 
 
 def proc_rss_kib(pid: int) -> int:
@@ -243,7 +242,9 @@ class Soak:
             reset(stream)
         elif kind == "ping_flood":
             stream = await open_upgraded(port)
-            pings = b"".join(masked_frame(0x9, b"%d" % i) for i in range(rng.randrange(100, 2000)))
+            pings = b"".join(
+                masked_frame(Opcode.PING, b"%d" % i) for i in range(rng.randrange(100, 2000))
+            )
             await stream.send_all(pings)
             with trio.move_on_after(0.5):
                 while await stream.receive_some(65536):
@@ -271,7 +272,9 @@ class Soak:
                         await ws.get_message()
         elif kind == "pipelined":  # frames before the 101: a protocol violation
             stream = await trio.open_tcp_stream("127.0.0.1", port)
-            pings = b"".join(masked_frame(0x9, b"%d" % i) for i in range(rng.randrange(1, 1500)))
+            pings = b"".join(
+                masked_frame(Opcode.PING, b"%d" % i) for i in range(rng.randrange(1, 1500))
+            )
             await stream.send_all(UPGRADE + pings)
             with trio.move_on_after(2):
                 while await stream.receive_some(65536):

@@ -34,14 +34,11 @@ from phase4_trio.bench.suite import binary_available, fanout_steps
 from phase4_trio.cli import main
 from phase4_trio.pipeline.messages import Spectrum
 from phase4_trio.pipeline.router import Router
-from phase4_trio.transport import wire_binary, wire_json
+from phase4_trio.transport.client_frames import encode_for, frame_for
 from phase4_trio.transport.options import ClientOptions
-from phase4_trio.transport.websocket import (
-    ClientStream,
-    encode_for,
-    frame_for,
-    frame_header,
-)
+from phase4_trio.transport.websocket import ClientStream
+from phase4_trio.wire import json_spectrum, p4sp
+from phase4_trio.wire.websocket_frame import header as frame_header
 
 TARGET_KEYS = [
     "callback_p99_us",
@@ -192,11 +189,11 @@ def _spectrum(index: int = 7, bins: int = 129) -> Spectrum:
 @pytest.mark.parametrize("dropped", [0, 3, 123456])
 def test_client_parsers_read_the_engine_messages(dropped: int) -> None:
     spectrum = _spectrum()
-    text = wire_json.encode_message(spectrum, dropped).encode()
+    text = json_spectrum.encode_message(spectrum, dropped).encode()
     assert parse_json_fields(text) == (7, dropped, spectrum.capture_time)
     framed = b"xx" + text + b"yy"
     assert parse_json_fields(bytearray(framed), 2, len(framed) - 2)[1] == dropped
-    binary = wire_binary.encode(spectrum, with_flux=True, dropped=dropped)
+    binary = p4sp.encode(spectrum, with_flux=True, dropped=dropped)
     assert parse_f32_fields(binary) == (7, dropped, spectrum.capture_time)
 
 

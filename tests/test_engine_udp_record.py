@@ -12,7 +12,7 @@ import trio
 from engine_helpers import make_config, running_engine
 from phase4_trio.capture import read_wav
 from phase4_trio.capture.synthetic import ToneGenerator
-from phase4_trio.transport.wire_binary import decode
+from phase4_trio.wire.p4sp import decode
 
 RATE = 44100
 BLOCK = 256

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from phase4_trio.capture import read_wav
-from phase4_trio.transport.wire_binary import decode
+from phase4_trio.wire.p4sp import decode
 
 RATE = 44100
 BLOCK = 256

@@ -37,6 +37,7 @@ from engine_helpers import (
 from phase4_trio.config import Config
 from phase4_trio.engine import Engine
 from phase4_trio.transport.server import WebServer
+from phase4_trio.wire.websocket_frame import Opcode, build
 
 UPGRADE = (
     b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -45,18 +46,9 @@ UPGRADE = (
 GENEROUS_QUEUE = 1024  # ~6 s of frames: only a real stall of the engine can overflow it
 
 
-def masked_frame(opcode: int, payload: bytes = b"", *, fin: bool = True) -> bytes:
-    """One client→server WebSocket frame (clients must mask)."""
-    mask = b"\x37\xfa\x21\x3d"
-    body = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
-    first = (0x80 if fin else 0) | opcode
-    if len(payload) < 126:
-        header = bytes((first, 0x80 | len(payload)))
-    elif len(payload) < 65536:
-        header = struct.pack("!BBH", first, 0x80 | 126, len(payload))
-    else:
-        header = struct.pack("!BBQ", first, 0x80 | 127, len(payload))
-    return header + mask + body
+def masked_frame(opcode: Opcode, payload: bytes = b"", *, fin: bool = True) -> bytes:
+    """One client→server frame (clients must mask)."""
+    return build(opcode, payload, fin=fin, mask=b"\x37\xfa\x21\x3d")
 
 
 def fd_count() -> int:
@@ -320,9 +312,9 @@ async def test_oversized_websocket_message_is_closed_1009(
         else:
             stream = await upgraded(engine)
             if how == "fragments":  # each fragment small, the message too big
-                frames = masked_frame(0x2, b"y" * 3000, fin=False)
-                frames += masked_frame(0x0, b"y" * 3000, fin=False)
-                frames += masked_frame(0x0, b"y" * 3000)
+                frames = masked_frame(Opcode.BINARY, b"y" * 3000, fin=False)
+                frames += masked_frame(Opcode.CONTINUATION, b"y" * 3000, fin=False)
+                frames += masked_frame(Opcode.CONTINUATION, b"y" * 3000)
             else:  # announces 2^40 bytes, then trickles them: cut once past the limit
                 frames = struct.pack("!BBQ", 0x82, 0x80 | 127, 2**40) + b"\x00" * 4
                 frames += b"z" * 5000
@@ -344,7 +336,7 @@ async def test_ping_flood_leaves_other_clients_untouched(
     on that one socket); the watcher sees every frame."""
     async with engine_with_watcher() as (engine, watcher):
         stream = await upgraded(engine)
-        pings = b"".join(masked_frame(0x9, b"p%d" % i) for i in range(5000))
+        pings = b"".join(masked_frame(Opcode.PING, b"p%d" % i) for i in range(5000))
         received = 0
         async with trio.open_nursery() as nursery:
             if flooder_reads:
@@ -376,7 +368,7 @@ async def test_frames_before_the_101_hurt_only_their_sender(
     async with engine_with_watcher() as (engine, _watcher):
         for count in (1, 100, 2000):
             stream = await connect(engine)
-            pings = b"".join(masked_frame(0x9, b"%d" % i) for i in range(count))
+            pings = b"".join(masked_frame(Opcode.PING, b"%d" % i) for i in range(count))
             await stream.send_all(UPGRADE + pings)
             with trio.move_on_after(1):
                 await read_until_closed(stream, 5)

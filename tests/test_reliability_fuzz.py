@@ -2,7 +2,7 @@
 
 Config (file, environment, structured data) → ``ConfigError``; WebSocket query parameters →
 ``OptionError``; HTTP request heads → ``h11.RemoteProtocolError``; the Origin check never
-raises. The binary wire decoder has its own fuzz in tests/test_wire_binary.py
+raises. The binary wire decoder has its own fuzz in tests/test_wire_p4sp.py
 (``test_decoding_arbitrary_bytes_raises_only_wire_error`` and
 ``test_decoding_damaged_messages_raises_only_wire_error``). A last test sends mutated request
 heads to a live engine over real sockets.

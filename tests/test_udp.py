@@ -21,7 +21,7 @@ from phase4_trio.errors import Phase4Error
 from phase4_trio.pipeline.messages import Spectrum
 from phase4_trio.pipeline.router import Router
 from phase4_trio.transport.udp import UdpStats, run_udp_sender
-from phase4_trio.transport.wire_binary import decode
+from phase4_trio.wire.p4sp import decode
 
 RATE = 44100
 BLOCK = 256

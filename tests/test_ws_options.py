@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from engine_helpers import make_config, receive_json, running_engine, ws_url
 from phase4_trio.pipeline.messages import Spectrum
 from phase4_trio.pipeline.router import Router
-from phase4_trio.transport import wire_binary
 from phase4_trio.transport.options import ClientOptions, OptionError, parse_options
 from phase4_trio.transport.websocket import stream_to_client
-from phase4_trio.transport.wire_json import rfc3339
+from phase4_trio.wire import p4sp
+from phase4_trio.wire.json_spectrum import rfc3339
 
 BIN_HZ = 44100 / 256
 
@@ -70,7 +70,7 @@ async def test_binary_format_over_a_real_socket() -> None:
             for _ in range(5):
                 message = await ws.get_message()
     assert isinstance(message, bytes)
-    decoded = wire_binary.decode(message)
+    decoded = p4sp.decode(message)
     assert decoded.sample_rate == 44100
     assert decoded.fft_size == 256
     assert len(decoded.magnitudes) == 129

@@ -47,6 +47,9 @@ import orjson
 import trio
 import trio_websocket
 
+from ..wire import websocket_frame
+from ..wire.websocket_frame import Opcode
+
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _F32_FIELDS = struct.Struct("<QQd")  # frame_count, dropped, capture_time at offset 16
 _F32_OFFSET = 16
@@ -186,18 +189,8 @@ async def trio_websocket_client(
             state.closed = str(closed.reason)
 
 
-def _mask_frame(opcode: int, payload: bytes) -> bytes:
-    """A client frame: FIN, ``opcode``, masked as RFC 6455 requires of clients."""
-    mask = os.urandom(4)
-    length = len(payload)
-    if length < 126:
-        head = struct.pack("!BB", 0x80 | opcode, 0x80 | length)
-    elif length < 65536:
-        head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, length)
-    else:
-        head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, length)
-    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return head + mask + masked
+def _client_frame(opcode: int, payload: bytes) -> bytes:
+    return websocket_frame.build(opcode, payload, mask=os.urandom(4))
 
 
 def raw_handshake(url: str, timeout: float = 30.0) -> tuple[socket.socket, bytes]:
@@ -257,36 +250,25 @@ class RawConnection:
 
     def feed(self, buffer: bytes | bytearray, now: float) -> bool:
         """Parse every complete frame in ``buffer``; False once the connection is over."""
-        size = len(buffer)
         pos = 0
         state = self.state
-        while size - pos >= 2:
-            b0 = buffer[pos]
-            b1 = buffer[pos + 1]
-            length = b1 & 0x7F
-            start = pos + 2
-            if length == 126:
-                if size - pos < 4:
-                    break
-                length = (buffer[pos + 2] << 8) | buffer[pos + 3]
-                start = pos + 4
-            elif length == 127:
-                if size - pos < 10:
-                    break
-                (length,) = struct.unpack_from("!Q", buffer, pos + 2)
-                start = pos + 10
-            if b1 & 0x80:
+        while True:
+            try:
+                head = websocket_frame.parse_head(buffer, pos)
+            except websocket_frame.FrameError as error:
+                state.closed = f"protocol error: {error}"
+                return False
+            if head is None:
+                break
+            if head.masked:
                 state.closed = "protocol error: the server masked a frame"
                 return False
-            end = start + length
-            if end > size:
-                break
-            opcode = b0 & 0x0F
+            start, end, opcode = head.start, head.end, head.opcode
             pos = end
-            if opcode in (1, 2, 0):
-                if not b0 & 0x80 or self.fragments:
+            if opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONTINUATION):
+                if not head.fin or self.fragments:
                     self.fragments.append(bytes(buffer[start:end]))
-                    if not b0 & 0x80:
+                    if not head.fin:
                         continue
                     payload = b"".join(self.fragments)
                     self.fragments.clear()
@@ -303,15 +285,16 @@ class RawConnection:
                     state.bad += 1
                     continue
                 state.observe(fields[0], fields[1], fields[2], now)
-            elif opcode == 9:
-                self._send(_mask_frame(0xA, bytes(buffer[start:end])))
-            elif opcode == 8:
-                state.closed = "close frame"
-                self._send(_mask_frame(0x8, bytes(buffer[start : start + 2])))
+            elif opcode == Opcode.PING:
+                self._send(_client_frame(Opcode.PONG, bytes(buffer[start:end])))
+            elif opcode == Opcode.CLOSE:
+                payload = bytes(buffer[start:end])
+                state.closed = f"close frame {websocket_frame.close_code(payload)}"
+                self._send(_client_frame(Opcode.CLOSE, payload[:2]))
                 return False
         if buffer is self.buffer:
             del self.buffer[:pos]
-        elif pos < size:
+        elif pos < len(buffer):
             self.buffer = bytearray(buffer[pos:])
         return True
 

@@ -255,7 +255,7 @@ def table(report: dict[str, Any]) -> str:
     lines.append("")
     lines.append(f"{len(misses)} MISS: " + "; ".join(misses) if misses else "all targets met")
     if not report["results"].get("binary_available", True):
-        lines.append("binary ?format=f32 rows left out: phase4_trio.transport.wire_binary missing")
+        lines.append("binary ?format=f32 rows left out: phase4_trio.wire.p4sp missing")
     return "\n".join(lines)
 
 
@@ -354,7 +354,7 @@ METHOD = """## How it is measured
   `TCP_NODELAY` costs about 10 µs of kernel time here, so fan-out is bound by that system
   call, and by the clients' own CPU when they share the machine.
 - **JSON**: `orjson` formats 2 x 129 float32 values (shortest round-trip text) once per
-  spectrum into bytes that every client's frame shares; `wire_json.rfc3339` formats the
+  spectrum into bytes that every client's frame shares; `json_spectrum.rfc3339` formats the
   start time (its date part once per second). `?format=f32` skips both.
 - **CPU at real time and callback time**: every frame starts with two wake-ups (the capture
   thread's, then Trio's). On this virtual machine the code that runs right after a wake-up is

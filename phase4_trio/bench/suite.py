@@ -68,7 +68,7 @@ Progress = Callable[[str], None]
 
 def binary_available() -> bool:
     try:
-        from ..transport import wire_binary  # noqa: F401
+        from ..wire import p4sp  # noqa: F401
     except ImportError:
         return False
     return True

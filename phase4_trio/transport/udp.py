@@ -28,7 +28,7 @@ from ..config import Address
 from ..errors import Phase4Error
 from ..pipeline.messages import Spectrum
 from ..pipeline.router import Subscription
-from .wire_binary import encode, encoded_size
+from ..wire.p4sp import encode, encoded_size
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import struct
 import time
 from collections.abc import Callable, Sequence
 
@@ -30,67 +29,10 @@ import trio_websocket
 
 from ..pipeline.messages import Spectrum
 from ..pipeline.router import Subscription
-from . import wire_binary, wire_json
-from .bands import reduce_spectrum
+from .client_frames import encode_for, frame_for
 from .options import ClientOptions
 
 log = logging.getLogger(__name__)
-
-
-def encode_for(spectrum: Spectrum, options: ClientOptions, dropped: int) -> str | bytes:
-    """The message a client with these options gets; shared work is cached on the spectrum."""
-    if options.bins is not None:
-        spectrum = reduce_spectrum(spectrum, options.bins)
-    if options.format == "f32":
-        return wire_binary.encode(spectrum, with_flux=options.flux, dropped=dropped)
-    return wire_json.encode_message(spectrum, dropped)
-
-
-OPCODE_TEXT = 0x1
-OPCODE_BINARY = 0x2
-_FIN = 0x80
-_LENGTH_16 = struct.Struct("!BBH")
-_LENGTH_64 = struct.Struct("!BBQ")
-
-
-def frame_header(opcode: int, length: int) -> bytes:
-    """RFC 6455 header of one unfragmented, unmasked (server) frame of ``length`` bytes."""
-    if length < 126:
-        return bytes((_FIN | opcode, length))
-    if length < 65536:
-        return _LENGTH_16.pack(_FIN | opcode, 126, length)
-    return _LENGTH_64.pack(_FIN | opcode, 127, length)
-
-
-def _frame_key(options: ClientOptions) -> str:
-    if options.format == "f32":
-        return "ws-frame:f32+flux" if options.flux else "ws-frame:f32"
-    return "ws-frame:json"
-
-
-def frame_for(spectrum: Spectrum, options: ClientOptions, dropped: int) -> bytes:
-    """The complete WebSocket frame carrying :func:`encode_for`'s message.
-
-    The frame with ``dropped == 0`` (what a client that keeps up gets) is built once per
-    spectrum and options and shared; a client that has lost frames gets its own count
-    spliced in, which for JSON is one join of a short prefix with the cached body.
-    """
-    if options.bins is not None:
-        spectrum = reduce_spectrum(spectrum, options.bins)
-    key = _frame_key(options)
-    if dropped == 0:
-        cached: bytes | None = spectrum.encoded(key)
-        if cached is not None:
-            return cached
-    if options.format == "f32":
-        payload = wire_binary.encode(spectrum, with_flux=options.flux, dropped=dropped)
-        frame = b"".join((frame_header(OPCODE_BINARY, len(payload)), payload))
-    else:
-        prefix, rest = wire_json.encode_parts(spectrum, dropped)
-        frame = b"".join((frame_header(OPCODE_TEXT, len(prefix) + len(rest)), prefix, rest))
-    if dropped == 0:
-        spectrum.remember(key, frame)
-    return frame
 
 
 class ClientStream(trio.abc.Stream):

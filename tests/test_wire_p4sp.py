@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from phase4_trio.pipeline.messages import Spectrum
-from phase4_trio.transport import wire_binary
 from phase4_trio.transport.bands import BandSpectrum, reduce_spectrum
-from phase4_trio.transport.wire_binary import (
+from phase4_trio.wire import p4sp
+from phase4_trio.wire.p4sp import (
     HEADER_SIZE,
     WireError,
     decode,
@@ -236,5 +236,5 @@ def test_decoding_damaged_messages_raises_only_wire_error(
 
 
 def test_encoded_size_matches_the_module_constant() -> None:
-    assert wire_binary.encoded_size(129, with_flux=True) == 56 + 129 * 8
-    assert wire_binary.encoded_size(129, with_flux=False) == 56 + 129 * 4
+    assert p4sp.encoded_size(129, with_flux=True) == 56 + 129 * 8
+    assert p4sp.encoded_size(129, with_flux=False) == 56 + 129 * 4

@@ -14,7 +14,7 @@ from functools import lru_cache
 import orjson
 
 from ..pipeline.messages import Spectrum
-from .bands import BandSpectrum
+from ..transport.bands import BandSpectrum
 
 MESSAGE_TYPE = "fft_magnitudes"
 _CACHE_KEY = "json"

@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..pipeline.messages import Spectrum
-from .bands import BandSpectrum
+from ..transport.bands import BandSpectrum
 
 MAGIC = b"P4SP"
 VERSION = 1
