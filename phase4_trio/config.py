@@ -275,7 +275,8 @@ class TransportConfig:
 @attrs.frozen
 class PipelineConfig:
     ring_slots: int = attrs.field(default=256, validator=_at_least(4))
-    capture_queue: int = attrs.field(default=64, validator=_at_least(1))
+    capture_queue: int = attrs.field(default=128, validator=_at_least(2))
+    router_queue: int = attrs.field(default=16, validator=_at_least(1))
 
 
 @attrs.frozen

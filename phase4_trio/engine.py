@@ -3,18 +3,26 @@
 Lifecycle: ``Engine(config)`` validates and opens what can fail early (source, WAV file,
 listening socket), so user mistakes surface as one-line errors before anything runs;
 ``await engine.run()`` starts the tasks and runs until cancelled; cancellation stops the
-source first, then everything else, and the recorder finishes its file under a shield.
+source first, then everything else, WebSocket clients get their close frame, and the recorder
+finishes its file under a shield.
 
-Channel map (sizes from ``pipeline`` / ``transport`` config; drawn in docs/architecture.md)::
+Channel map (sizes from the ``pipeline`` and ``transport`` config; drawn in
+docs/architecture.md)::
 
-    source ─push─▶ CaptureBridge ─[capture_queue]─▶ Processor ─route─▶ Router
-             └─tap─▶ WavRecorder FIFO (every block)               ├─[client_queue]─▶ ws × N
-                                                                  └─[1, latest]───▶ UDP
+    audio thread ─push─▶ CaptureBridge ─token─▶ [capture_queue] ─▶ processor
+        └─tap─▶ WavRecorder FIFO (every block)                      │ batches
+                                                                     ▼
+                            ws client × N ◀─[client_queue]─ router ◀─[router_queue]
+                            UDP sender    ◀─[1]──────────────┘
+
+The router tells the bridge what its subscribers want (:meth:`Engine._follow_demand`): with
+nobody listening the bridge rests and Trio is not woken per block.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,11 +30,12 @@ from typing import Any
 import trio
 
 from . import metrics as m
-from .capture import CaptureBridge, CaptureSource, open_source
+from .capture import Block, CaptureBridge, CaptureSource, CaptureState, open_source
 from .config import Config
 from .dsp import Analyzer
+from .pipeline.messages import Batch
 from .pipeline.processor import Processor
-from .pipeline.router import Router
+from .pipeline.router import Demand, Router
 from .record import WavRecorder
 from .transport.http import HttpApp, load_assets
 from .transport.server import WebServer
@@ -63,7 +72,7 @@ class Engine:
             app = HttpApp(load_assets(), self.render_metrics, self.health)
             self.web = WebServer(config.transport, self.router, app, self.latency_histogram.observe)
         self._last_audio = -1.0
-        self._last_received = 0
+        self._last_captured = 0
         self.udp_stats = UdpStats()
         self.recorder: WavRecorder | None = None
         if config.record.path:
@@ -84,19 +93,29 @@ class Engine:
         if self.web is not None:
             await self.web.bind()
         pipeline = self.config.pipeline
-        with CaptureBridge(
+        blocks_out, blocks_in = trio.open_memory_channel[Block](pipeline.capture_queue)
+        batches_out, batches_in = trio.open_memory_channel[Batch](pipeline.router_queue)
+        bridge = CaptureBridge(
             block_size=self.block_size,
             channels=self.channels,
             slots=pipeline.ring_slots,
-            queue_size=pipeline.capture_queue,
-        ) as bridge:
-            self.bridge = bridge
-            self.processor = Processor(bridge, self._analyzer, self.sample_rate)
-            if self.recorder is not None:
-                bridge.add_tap(self.recorder)
-            try:
+            sample_rate=self.sample_rate,
+            send=blocks_out,
+            preroll=self.preroll_blocks,
+            max_batch=max(1, pipeline.capture_queue // 2),
+        )
+        self.bridge = bridge
+        self.processor = Processor(bridge, self._analyzer, self.sample_rate)
+        if self.recorder is not None:
+            bridge.add_tap(self.recorder)
+        self.router.on_demand(self._follow_demand)
+        try:
+            with blocks_out, blocks_in, batches_out, batches_in:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(_named, "processor", self.processor.run, self.router.route)
+                    nursery.start_soon(
+                        _named, "processor", self.processor.run, blocks_in, batches_out
+                    )
+                    nursery.start_soon(_named, "router", self.router.run, batches_in)
                     nursery.start_soon(_named, "stats", self._stats_loop)
                     if self.web is not None:
                         await nursery.start(_named, "websocket", self.web.run)
@@ -106,9 +125,25 @@ class Engine:
                     if self.recorder is not None:
                         await nursery.start(_named, "recorder", self._record)
                     task_status.started(self)
-            finally:
-                bridge.close()
-                bridge.discard_waiting()
+        finally:
+            bridge.close()
+            bridge.discard_waiting()
+
+    @property
+    def preroll_blocks(self) -> int:
+        """Blocks kept while resting: enough to fill the analysis window (one block), plus
+        one for the first flux."""
+        window = self._analyzer.size if self._analyzer is not None else self.block_size
+        return math.ceil(window / self.block_size) + 1
+
+    def _follow_demand(self, demand: Demand) -> None:
+        """Nobody listens: the bridge rests (no analysis, Trio not woken per block); someone
+        does: deliveries about as often as the most eager subscriber wants spectra."""
+        assert self.bridge is not None
+        if demand is None:
+            self.bridge.rest()
+        else:
+            self.bridge.listen(demand)
 
     async def _capture(self, bridge: CaptureBridge, *, task_status: trio.TaskStatus[None]) -> None:
         """The source; once it has stopped, for whatever reason, the recorder is told to
@@ -128,13 +163,14 @@ class Engine:
             await self.recorder.run(task_status=task_status)
 
     async def _send_udp(self, *, task_status: trio.TaskStatus[None]) -> None:
-        """Capacity 1, sampled: the sender wants the newest spectrum at each tick, and the
-        ones it skips are by design (``skipped``), not losses (``dropped``)."""
+        """Capacity 1 and the send interval as its rate: the sender wants the newest spectrum
+        every interval, and the ones it skips are by design (``skipped``), not losses."""
         transport = self.config.transport
-        with self.router.subscribe("udp", 1, sampled=True) as subscription:
+        with self.router.subscribe(
+            "udp", 1, fps=1.0 / transport.udp_send_interval.seconds
+        ) as subscription:
             await run_udp_sender(
                 transport.udp_send_address,
-                transport.udp_send_interval.seconds,
                 subscription,
                 self.udp_stats,
                 self.block_size,
@@ -142,7 +178,7 @@ class Engine:
             )
 
     async def _stats_loop(self) -> None:
-        assert self.bridge is not None and self.processor is not None
+        assert self.bridge is not None
         durations = self.bridge.stats.callback_seconds
         while True:
             while durations:
@@ -150,18 +186,18 @@ class Engine:
                 self.callback_histogram.observe(value)
                 if self.keep_callback_durations:
                     self.callback_durations.append(value)
-            received = self.processor.stats.received
-            if received != self._last_received:
-                self._last_received = received
+            captured = self.bridge.stats.captured
+            if captured != self._last_captured:
+                self._last_captured = captured
                 self._last_audio = time.monotonic()
             await trio.sleep(STATS_INTERVAL)
 
     # ------------------------------------------------------------ health and metrics
 
     def health(self) -> tuple[bool, str]:
-        state = getattr(self.source, "state", "running")
-        if state != "running":
-            return False, f"capture {state}"
+        state = self.source.state
+        if state is not CaptureState.RUNNING:
+            return False, f"capture {state.value}"
         if self._last_audio < 0:
             return False, "waiting for audio"
         silent = time.monotonic() - self._last_audio
@@ -188,158 +224,35 @@ class Engine:
         return m.render(self.collect_metrics())
 
     def collect_metrics(self) -> list[m.Metric]:
+        """Each stage's own counters; families a stage shares (drops by stage) are merged
+        when rendered."""
         collected: list[m.Metric] = []
-        bridge, processor = self.bridge, self.processor
-        if bridge is not None:
-            s = bridge.stats
-            collected += [
-                m.counter(
-                    "phase4_frames_captured_total", "Blocks delivered by the source.", s.captured
-                ),
-                m.labelled(
-                    "phase4_frames_dropped_total",
-                    "counter",
-                    "Blocks or spectra lost, by stage.",
-                    [
-                        ((("stage", "ring"),), s.ring_full),
-                        ((("stage", "capture_queue"),), s.queue_full),
-                        ((("stage", "shutdown"),), s.late),
-                        (
-                            (("stage", "processor_error"),),
-                            processor.stats.errors if processor else 0,
-                        ),
-                    ],
-                ),
-                m.labelled(
-                    "phase4_callback_status_total",
-                    "counter",
-                    "Callback status flags reported by the audio backend.",
-                    [
-                        ((("flag", "input_overflow"),), s.overflows),
-                        ((("flag", "input_underflow"),), s.underflows),
-                    ],
-                ),
-                m.counter(
-                    "phase4_capture_tap_errors_total",
-                    "Blocks a capture tap (the recorder) failed to take.",
-                    s.tap_errors,
-                ),
+        if self.bridge is not None:
+            collected += self.bridge.stats.metrics()
+            collected.append(
                 m.histogram(
                     "phase4_callback_seconds",
                     "Time spent in the capture callback.",
                     self.callback_histogram,
-                ),
-            ]
-        restarts = getattr(self.source, "restarts", None)
-        if restarts is not None:
-            collected += [
-                m.counter("phase4_capture_restarts_total", "Device streams reopened.", restarts),
-                m.counter(
-                    "phase4_capture_open_failures_total",
-                    "Failed attempts to reopen the device.",
-                    getattr(self.source, "open_failures", 0),
-                ),
-                m.gauge(
-                    "phase4_capture_reconnecting",
-                    "1 while the device stream is being reopened.",
-                    getattr(self.source, "state", "") == "reconnecting",
-                ),
-            ]
-        if processor is not None:
-            collected.append(
-                m.counter(
-                    "phase4_spectra_total",
-                    "Spectra produced by the processor.",
-                    processor.stats.processed,
                 )
             )
-        collected.append(
-            m.labelled(
-                "phase4_endpoint_dropped_total",
-                "counter",
-                "Spectra an endpoint lost because its queue was full.",
-                [((("endpoint", s.name),), s.dropped) for s in self.router.subscriptions],
-            )
-        )
-        collected.append(
-            m.counter(
-                "phase4_endpoints_dropped_total",
-                "Spectra lost by all endpoints since start, those gone included.",
-                self.router.closed_dropped + sum(s.dropped for s in self.router.subscriptions),
-            )
-        )
+        collected += self.source.metrics()
+        if self.processor is not None:
+            collected += self.processor.stats.metrics()
+        collected += self.router.stats.metrics(self.router.subscriptions)
         if self.web is not None:
-            w = self.web.stats
-            collected += [
-                m.gauge(
-                    "phase4_clients_connected",
-                    "WebSocket clients connected now.",
-                    w.clients_connected,
-                ),
-                m.counter(
-                    "phase4_clients_total",
-                    "WebSocket clients accepted since start.",
-                    w.clients_total,
-                ),
-                m.counter(
-                    "phase4_http_requests_total",
-                    "Plain HTTP requests answered (page, assets, metrics, health, errors).",
-                    w.http_requests,
-                ),
-                m.labelled(
-                    "phase4_connections_refused_total",
-                    "counter",
-                    "Connections refused, by reason.",
-                    [
-                        ((("reason", "origin"),), w.refused_origin),
-                        ((("reason", "max_clients"),), w.refused_full),
-                        ((("reason", "bad_request"),), w.bad_requests),
-                        ((("reason", "handshake_timeout"),), w.handshake_timeouts),
-                    ],
-                ),
+            collected += self.web.stats.metrics()
+            collected.append(
                 m.histogram(
                     "phase4_capture_to_send_seconds",
                     "From the capture callback to the message written to a client socket.",
                     self.latency_histogram,
-                ),
-            ]
+                )
+            )
         if self.config.transport.udp_enabled:
-            u = self.udp_stats
-            collected += [
-                m.labelled(
-                    "phase4_udp_ticks_total",
-                    "counter",
-                    "UDP send ticks, by outcome (idle: no new spectrum since the last tick).",
-                    [
-                        ((("outcome", "sent"),), u.sent),
-                        ((("outcome", "error"),), u.errors),
-                        ((("outcome", "idle"),), u.idle),
-                    ],
-                ),
-                m.counter("phase4_udp_bytes_total", "UDP payload bytes sent.", u.bytes),
-            ]
+            collected += self.udp_stats.metrics()
         if self.recorder is not None:
-            r = self.recorder.stats
-            collected += [
-                m.counter(
-                    "phase4_record_frames_total",
-                    "Frames written to the WAV file.",
-                    r.frames_written,
-                ),
-                m.labelled(
-                    "phase4_record_lost_frames_total",
-                    "counter",
-                    "Captured frames not recorded, by reason.",
-                    [
-                        ((("reason", "fifo_overflow"),), r.overflows),
-                        ((("reason", "after_stop"),), r.late_frames),
-                    ],
-                ),
-                m.counter("phase4_record_errors_total", "WAV write errors.", r.errors),
-                m.gauge(
-                    "phase4_record_fifo_fill_ratio", "Recorder FIFO fill, 0 to 1.", r.fifo_fill
-                ),
-            ]
+            collected += self.recorder.stats.metrics()
         collected += m.process_metrics()
         return collected
 

@@ -71,9 +71,26 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
+def merge(metrics: Iterable[Metric]) -> list[Metric]:
+    """One family per name, in first-seen order: stages that count into the same family
+    (drops, by stage) each contribute their samples."""
+    merged: dict[str, Metric] = {}
+    for metric in metrics:
+        known = merged.get(metric.name)
+        if known is None:
+            merged[metric.name] = metric
+        elif (
+            known.histogram is not None or metric.histogram is not None or known.kind != metric.kind
+        ):
+            raise ValueError(f"metric {metric.name} defined twice with different shapes")
+        else:
+            merged[metric.name] = attrs.evolve(known, samples=known.samples + metric.samples)
+    return list(merged.values())
+
+
 def render(metrics: Iterable[Metric]) -> str:
     lines: list[str] = []
-    for metric in metrics:
+    for metric in merge(metrics):
         lines.append(f"# HELP {metric.name} {metric.help}")
         lines.append(f"# TYPE {metric.name} {metric.kind}")
         if metric.histogram is not None:

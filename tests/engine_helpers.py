@@ -12,6 +12,7 @@ import orjson
 import trio
 import trio_websocket
 
+from phase4_trio.capture import Block, CaptureBridge
 from phase4_trio.config import Config, deep_merge, structure_config, unstructure_config
 from phase4_trio.engine import Engine
 
@@ -31,6 +32,46 @@ async def running_engine(config: Config | None = None, **kwargs: Any) -> AsyncIt
         await nursery.start(engine.run)
         yield engine
         nursery.cancel_scope.cancel()
+
+
+def listening_bridge(
+    *, block_size: int, channels: int, sample_rate: int = 44100, slots: int = 64, queue: int = 64
+) -> tuple[CaptureBridge, trio.MemoryReceiveChannel[Block]]:
+    """A bridge delivering every block into a channel of ``queue`` blocks (call inside Trio)."""
+    send, receive = trio.open_memory_channel[Block](queue)
+    bridge = CaptureBridge(
+        block_size=block_size, channels=channels, slots=slots, sample_rate=sample_rate, send=send
+    )
+    bridge.listen(0.0)
+    return bridge, receive
+
+
+async def take_blocks(receive: trio.MemoryReceiveChannel[Block]) -> list[Block]:
+    """Every block waiting (at least one: waits for it), as the processor takes them."""
+    blocks = [await receive.receive()]
+    while True:
+        try:
+            blocks.append(receive.receive_nowait())
+        except trio.WouldBlock:
+            return blocks
+
+
+def assert_conserved(engine: Engine) -> None:
+    """Every block and spectrum accounted for, exactly, at every stage (pipeline drained)."""
+    bridge, processor, router = engine.bridge, engine.processor, engine.router
+    assert bridge is not None and processor is not None
+    b, p = bridge.stats, processor.stats
+    waiting = bridge.waiting
+    assert b.captured == (
+        b.delivered + b.ring_full + b.queue_full + b.resting + b.push_errors + b.late + waiting
+    ), (b, waiting)
+    assert p.received == b.delivered, (p, b)
+    assert p.received == p.processed + p.errors, p
+    assert p.processed == p.warmup + p.sent + p.router_full, p
+    assert router.stats.routed == p.sent, (router.stats, p)
+    for sub in router.subscriptions:
+        assert sub.offered == sub.taken + sub.dropped + sub.skipped + sub.queued, sub
+        assert (sub.queued == 0) == (sub.batches_waiting == 0), sub
 
 
 def ws_url(engine: Engine, query: str = "") -> str:

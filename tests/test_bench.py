@@ -10,10 +10,8 @@ from __future__ import annotations
 import math
 import os
 import socket
-import struct
 import subprocess
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +31,11 @@ from phase4_trio.bench.client import (
 from phase4_trio.bench.suite import binary_available, fanout_steps
 from phase4_trio.cli import main
 from phase4_trio.pipeline.messages import Spectrum
-from phase4_trio.pipeline.router import Router
 from phase4_trio.transport.client_frames import encode_for, frame_for
 from phase4_trio.transport.options import ClientOptions
 from phase4_trio.transport.websocket import ClientStream
-from phase4_trio.wire import json_spectrum, p4sp
-from phase4_trio.wire.websocket_frame import header as frame_header
+from phase4_trio.wire import json_spectrum, p4sp, websocket_frame
+from phase4_trio.wire.websocket_frame import Opcode
 
 TARGET_KEYS = [
     "callback_p99_us",
@@ -252,96 +249,36 @@ def test_frames_are_what_wsproto_would_send(options: ClientOptions, dropped: int
     assert frame_for(spectrum, options, dropped) == expected  # the cached copy too
 
 
-@pytest.mark.parametrize("length", [0, 125, 126, 65535, 65536, 70000])
-def test_frame_header_lengths(length: int) -> None:
-    payload = b"\0" * length
-    expected = bytes(FrameProtocol(client=False, extensions=[]).send_data(payload, fin=True))
-    assert frame_header(0x2, length) + payload == expected
+# ------------------------------------------------------------------ a client's writes
 
 
-# ------------------------------------------------------------------ the router's fast lane
-
-
-def test_router_fast_lane_keeps_order_and_counts() -> None:
-    router = Router()
-    taken: list[int] = []
-    accept = 2  # how many of a batch the fast lane takes
-
-    def deliver(spectra: Sequence[Spectrum]) -> int:
-        count = min(accept, len(spectra))
-        taken.extend(spectrum.frame_count for spectrum in spectra[:count])
-        return count
-
-    with router.subscribe("fast", 8, latest_wins=True) as subscription:
-        subscription.deliver = deliver
-        router.route([_spectrum(0)])  # not ready: queued
-        subscription.ready = True
-        router.route([_spectrum(1)])  # ready: delivered, still ready
-        router.route([_spectrum(2), _spectrum(3)])  # a batch, delivered whole
-        assert subscription.ready
-        router.route([_spectrum(4), _spectrum(5), _spectrum(6)])  # 2 taken, 6 queued
-        assert not subscription.ready
-        router.route([_spectrum(7)])  # not ready: queued behind 6, order kept
-        queued = [subscription.receive.receive_nowait().frame_count for _ in range(3)]
-    assert taken == [1, 2, 3, 4, 5]
-    assert queued == [0, 6, 7]
-    assert subscription.offered == 8 and subscription.dropped == 0
-
-
-def _parse_frames(data: bytes) -> list[tuple[int, bytes]]:
-    frames = []
-    pos = 0
-    while pos < len(data):
-        b0, b1 = data[pos], data[pos + 1]
-        length, start = b1 & 0x7F, pos + 2
-        if length == 126:
-            (length,) = struct.unpack_from("!H", data, pos + 2)
-            start = pos + 4
-        elif length == 127:
-            (length,) = struct.unpack_from("!Q", data, pos + 2)
-            start = pos + 10
-        frames.append((b0 & 0x0F, data[start : start + length]))
-        pos = start + length
-    assert pos == len(data)
-    return frames
-
-
-async def test_partial_write_is_finished_before_any_other_write() -> None:
-    """A frame the kernel takes in part is completed before a pong or the next frame."""
+async def test_frames_and_trio_websockets_own_writes_never_interleave() -> None:
+    """A frame that fills the socket is written whole before a pong queued behind it."""
     left, right = trio.socket.socketpair()
     left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     right.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     stream = ClientStream(trio.SocketStream(left))
-    payloads = [os.urandom(3000) for _ in range(200)]
-    frames = [frame_header(0x2, len(p)) + p for p in payloads]
-    written = []
-    for frame in frames:
-        written.append(stream.write_nowait(frame))
-        if written[-1] != len(frame):
-            break
-    assert written[-1] < len(frames[len(written) - 1])  # in part, or not at all
-    assert stream.write_nowait(frames[len(written)]) == 0  # busy until finished
-    sent = len(written) if written[-1] else len(written) - 1
-    pong = frame_header(0xA, 4) + b"pong"
+    payloads = [os.urandom(3000) for _ in range(50)]
+    pong = websocket_frame.build(Opcode.PONG, b"pong")
     received = bytearray()
 
     async def reader() -> None:
-        while True:
-            chunk = await right.recv(65536)
-            if not chunk:
-                return
+        await trio.sleep(0.05)  # the writer fills the socket first
+        while chunk := await right.recv(65536):
             received.extend(chunk)
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(reader)
         async with trio.open_nursery() as writers:
-            writers.start_soon(stream.send_all, pong)  # trio-websocket's own write
+            writers.start_soon(
+                stream.send_frame,
+                b"".join(websocket_frame.build(Opcode.BINARY, p) for p in payloads),
+            )
             await trio.sleep(0.01)
-            await stream.finish()
-        await stream.send_frame(frames[sent])
+            writers.start_soon(stream.send_all, pong)  # trio-websocket's own write
         await stream.aclose()
-    parsed = _parse_frames(bytes(received))
-    binary = [payload for opcode, payload in parsed if opcode == 0x2]
-    assert binary == payloads[: sent + 1]
-    assert (0xA, b"pong") in parsed
+    frames, used = websocket_frame.parse(bytes(received))
+    assert used == len(received)
+    assert [f.payload for f in frames if f.opcode == Opcode.BINARY] == payloads
+    assert frames[-1] == websocket_frame.Frame(True, Opcode.PONG, b"pong")
     right.close()

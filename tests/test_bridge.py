@@ -1,9 +1,7 @@
-"""The thread → Trio door on its own: batches, order, bounds, back-pressure, the wake-up."""
+"""The thread → Trio door on its own: the token, the channel, rest and pre-roll, wake rates."""
 
 from __future__ import annotations
 
-import ctypes
-import sys
 import threading
 import time
 
@@ -11,145 +9,235 @@ import numpy as np
 import pytest
 import trio
 
-from phase4_trio.capture.bridge import CaptureBridge
-from phase4_trio.capture.wakeup import Wakeup
-from phase4_trio.pipeline.messages import Block
+from phase4_trio.capture.bridge import Block, BlockFlag, CaptureBridge
 
 BLOCK = 64
+RATE = 6400  # 100 blocks a second: one block period is 10 ms of capture time
+PERIOD = BLOCK / RATE
 
 
 def block(value: float) -> np.ndarray:
     return np.full((BLOCK, 1), value, dtype=np.float32)
 
 
-def bridge(slots: int = 16, queue: int = 8) -> CaptureBridge:
-    return CaptureBridge(block_size=BLOCK, channels=1, slots=slots, queue_size=queue)
+def make(
+    slots: int = 16, queue: int = 8, preroll: int = 2, max_batch: int = 32
+) -> tuple[CaptureBridge, trio.MemoryReceiveChannel[Block]]:
+    send, receive = trio.open_memory_channel[Block](queue)
+    bridge = CaptureBridge(
+        block_size=BLOCK,
+        channels=1,
+        slots=slots,
+        sample_rate=RATE,
+        send=send,
+        preroll=preroll,
+        max_batch=max_batch,
+    )
+    return bridge, receive
 
 
-async def test_blocks_pushed_while_trio_is_busy_arrive_as_one_batch_in_order() -> None:
-    with bridge() as door:
-        for i in range(5):
-            door.push(block(i), capture_time=100.0 + i)
-        blocks = await door.receive()
-        assert [b.index for b in blocks] == [0, 1, 2, 3, 4]
-        assert [float(b.data[0, 0]) for b in blocks] == [0.0, 1.0, 2.0, 3.0, 4.0]
-        assert [b.capture_time for b in blocks] == [100.0, 101.0, 102.0, 103.0, 104.0]
-        door.release(blocks)
-        assert door.stats.queued == 5 and door.dropped == 0
+def take(receive: trio.MemoryReceiveChannel[Block]) -> list[Block]:
+    blocks = []
+    while True:
+        try:
+            blocks.append(receive.receive_nowait())
+        except trio.WouldBlock:
+            return blocks
 
 
-async def test_a_full_inbox_and_a_full_ring_drop_and_count() -> None:
-    with bridge(slots=6, queue=4) as door:
-        for i in range(6):
-            door.push(block(i), 0.0)
-        assert door.stats.queue_full == 2  # the inbox holds 4
-        blocks = await door.receive()
-        assert [b.index for b in blocks] == [0, 1, 2, 3]
-        for i in range(6, 9):  # 2 slots left free: the third block finds none
-            door.push(block(i), 0.0)
-        assert door.stats.ring_full == 1
-        door.release(blocks)
-        more = await door.receive()
-        assert [b.index for b in more] == [6, 7]
-        s = door.stats
-        assert s.captured == s.queued + s.ring_full + s.queue_full + s.late == 9
+def conserved(bridge: CaptureBridge) -> bool:
+    s = bridge.stats
+    return (
+        s.captured
+        == (s.delivered + s.ring_full + s.queue_full + s.resting + s.push_errors + s.late)
+        + bridge.waiting
+    )
 
 
-async def receive_while_another_thread_pushes(door: CaptureBridge, value: float) -> list[Block]:
-    """``door.receive()`` while a thread pushes one block 50 ms later, as an audio thread would."""
+async def test_blocks_from_another_thread_enter_trio_through_the_token() -> None:
+    bridge, receive = make()
+    bridge.listen(0.0)
+    trio_thread = threading.get_ident()
+    delivered_in: list[int] = []
+    original = bridge.deliver
 
-    def later() -> None:
-        time.sleep(0.05)
-        door.push(block(value), 1.0)
+    def deliver() -> None:
+        delivered_in.append(threading.get_ident())
+        original()
 
-    thread = threading.Thread(target=later)
-    thread.start()
-    try:
-        with trio.fail_after(5):
-            return await door.receive()
-    finally:
-        thread.join()
+    bridge.deliver = deliver  # type: ignore[method-assign]
 
+    def audio_thread() -> None:
+        for i in range(3):
+            bridge.push(block(i), 100.0 + i * PERIOD)
+            time.sleep(0.02)
 
-async def test_receive_waits_for_a_block_from_another_thread() -> None:
-    with bridge() as door:
-        blocks = await receive_while_another_thread_pushes(door, 7.0)
-        assert [float(b.data[0, 0]) for b in blocks] == [7.0]
-
-
-async def test_a_stale_signalled_flag_never_strands_a_block() -> None:
-    """A push preempted between reading the flag (clear) and setting it leaves it set after
-    the receiver has already taken that push's block; the next block must still wake it."""
-    with bridge() as door:
-        door.push(block(1), 0.0)
-        assert [b.index for b in await door.receive()] == [0]
-        door._signalled = True  # the preempted push finally sets the flag, then signals
-        door._wakeup.signal()
-        # The stale byte wakes the receiver once for nothing; the next push wakes it again.
-        blocks = await receive_while_another_thread_pushes(door, 2.0)
-        assert [b.index for b in blocks] == [1]
+    await trio.to_thread.run_sync(audio_thread)
+    with trio.fail_after(5):
+        blocks = [await receive.receive() for _ in range(3)]
+    assert [b.index for b in blocks] == [0, 1, 2]
+    assert [float(b.data[0, 0]) for b in blocks] == [0.0, 1.0, 2.0]
+    assert blocks[0].flags & BlockFlag.STREAM_START and not blocks[1].flags
+    assert delivered_in and set(delivered_in) == {trio_thread}
+    assert bridge.stats.wakeups == len(delivered_in)
 
 
-async def test_blocks_left_at_shutdown_are_counted_late() -> None:
-    with bridge() as door:
-        door.push(block(1), 0.0)
-        door.push(block(2), 0.0)
-        door.close()
-        door.push(block(3), 0.0)  # after close: ignored, not even counted as captured
-        door.discard_waiting()
-        s = door.stats
-        assert (s.captured, s.late, s.queued) == (2, 2, 0)
+async def test_pushes_while_a_delivery_is_pending_share_one_wakeup() -> None:
+    bridge, receive = make()
+    bridge.listen(0.0)
+    for i in range(5):  # Trio is busy (this task does not yield): one call, five blocks
+        bridge.push(block(i), 100.0 + i * PERIOD)
+    assert bridge.stats.wakeups == 1
+    await trio.testing.wait_all_tasks_blocked()
+    assert [b.index for b in take(receive)] == [0, 1, 2, 3, 4]
+    assert bridge.stats.delivered == 5 and conserved(bridge)
+
+
+async def test_a_full_channel_and_a_full_ring_drop_count_and_free_their_slots() -> None:
+    bridge, receive = make(slots=6, queue=4)
+    bridge.listen(0.0)
+    for i in range(6):
+        bridge.push(block(i), 100.0 + i * PERIOD)
+    await trio.testing.wait_all_tasks_blocked()
+    assert bridge.stats.queue_full == 2  # the channel holds 4; the other two slots are freed
+    held = take(receive)
+    assert [b.index for b in held] == [0, 1, 2, 3]
+    for i in range(6, 9):  # 2 slots free: the third push finds none
+        bridge.push(block(i), 100.0 + i * PERIOD)
+    assert bridge.stats.ring_full == 1
+    await trio.testing.wait_all_tasks_blocked()
+    bridge.release(held)
+    assert [b.index for b in take(receive)] == [6, 7]
+    assert conserved(bridge) and bridge.stats.captured == 9
+
+
+async def test_resting_keeps_only_the_preroll_and_never_wakes_trio() -> None:
+    bridge, receive = make(slots=8, preroll=3)
+    for i in range(100):  # far more than the ring: slots are recycled, not exhausted
+        bridge.push(block(i), 100.0 + i * PERIOD)
+    await trio.testing.wait_all_tasks_blocked()
+    s = bridge.stats
+    assert (s.wakeups, s.delivered, s.ring_full) == (0, 0, 0)
+    assert s.resting == 97
+    assert take(receive) == []
+    bridge.listen(0.0)  # the pre-roll goes out at once, without waiting for a push
+    blocks = take(receive)
+    assert [b.index for b in blocks] == [97, 98, 99]
+    assert [b.flags for b in blocks] == [
+        BlockFlag.STREAM_START | BlockFlag.WARMUP,
+        BlockFlag.WARMUP,
+        BlockFlag.NONE,
+    ]
+    assert conserved(bridge)
+
+
+async def test_rest_then_listen_again_restarts_the_stream() -> None:
+    bridge, receive = make(preroll=2)
+    bridge.listen(0.0)
+    bridge.push(block(0), 100.0)
+    await trio.testing.wait_all_tasks_blocked()
+    bridge.release(take(receive))
+    bridge.rest()
+    for i in range(1, 6):
+        bridge.push(block(i), 100.0 + i * PERIOD)
+    await trio.testing.wait_all_tasks_blocked()
+    assert bridge.stats.wakeups == 1 and take(receive) == []
+    bridge.listen(0.0)
+    flags = [(b.index, b.flags) for b in take(receive)]
+    assert flags == [(4, BlockFlag.STREAM_START | BlockFlag.WARMUP), (5, BlockFlag.NONE)]
+
+
+async def test_a_wake_interval_delivers_batches_on_a_grid_of_capture_time() -> None:
+    bridge, receive = make(slots=64, queue=64)
+    bridge.listen(4 * PERIOD)  # a listener that wants 25 spectra a second, at 100 blocks/s
+    deliveries = []
+    for i in range(40):
+        bridge.push(block(i), 100.0 + i * PERIOD)
+        await trio.testing.wait_all_tasks_blocked()
+        got = take(receive)
+        if got:
+            deliveries.append([b.index for b in got])
+            bridge.release(got)
+    assert bridge.stats.wakeups == len(deliveries) == 10
+    assert deliveries[0] == [0]
+    assert all(len(d) == 4 for d in deliveries[1:])
+    assert sum(len(d) for d in deliveries) == 37  # 3 still wait for the next due block
+    assert bridge.stats.delivered == 37 and not bridge.stats.queue_full
+
+
+async def test_a_slow_listener_is_still_delivered_within_max_batch() -> None:
+    bridge, receive = make(slots=64, queue=64, max_batch=5)
+    bridge.listen(1.0)  # one a second would hold 100 blocks: capped at 5 per delivery
+    for i in range(50):
+        bridge.push(block(i), 100.0 + i * PERIOD)
+        await trio.testing.wait_all_tasks_blocked()
+        bridge.release(take(receive))
+    assert bridge.stats.wakeups == 10
+    assert bridge.stats.queue_full == 0
+
+
+async def test_after_close_pushes_are_ignored_and_waiting_blocks_counted_late() -> None:
+    bridge, _receive = make()
+    bridge.listen(1.0)
+    bridge.push(block(1), 100.0)  # asks for a delivery, which has not run yet
+    bridge.push(block(2), 100.0 + PERIOD)
+    bridge.close()
+    bridge.push(block(3), 100.0 + 2 * PERIOD)  # after close: not even counted as captured
+    bridge.discard_waiting()
+    await trio.testing.wait_all_tasks_blocked()
+    s = bridge.stats
+    assert (s.captured, s.late, s.delivered) == (2, 2, 0)
+    assert conserved(bridge)
+
+
+def test_a_push_after_the_run_has_finished_neither_raises_nor_counts_an_error() -> None:
+    made: list[CaptureBridge] = []
+
+    async def main() -> None:
+        bridge, _receive = make()
+        bridge.listen(0.0)
+        made.append(bridge)
+
+    trio.run(main)
+    (bridge,) = made
+    bridge.push(block(1), 100.0)  # run_sync_soon raises RunFinishedError inside: handled
+    bridge.push(block(2), 100.0 + PERIOD)
+    assert bridge.stats.push_errors == 0
+    assert bridge.stats.captured == 1  # the first push found the run gone and closed the door
+
+
+async def test_the_callback_never_raises_on_a_bad_block() -> None:
+    bridge, _receive = make()
+    bridge.listen(0.0)
+    for _ in range(20):  # more than the ring holds: a failed copy gives its slot back
+        bridge.push(np.zeros((BLOCK, 3), dtype=np.float32), 0.0)  # wrong channel count
+    s = bridge.stats
+    assert (s.captured, s.push_errors, s.late, s.ring_full) == (20, 20, 0, 0)
 
 
 async def test_an_unpaced_source_waits_for_room_and_is_let_go() -> None:
     """wait_for_room returns as soon as the processor frees enough, not at its timeout."""
-    with bridge(slots=8, queue=8) as door:
-        for i in range(5):
-            door.push(block(i), 0.0)
-        assert door.congested()
-        waited: list[float] = []
+    bridge, receive = make(slots=8, queue=8)
+    bridge.listen(0.0)
+    for i in range(5):
+        bridge.push(block(i), 100.0 + i * PERIOD)
+    assert bridge.congested()
+    waited: list[float] = []
 
-        def source() -> None:
-            started = time.monotonic()
-            door.wait_for_room(10.0)
-            waited.append(time.monotonic() - started)
+    def source() -> None:
+        started = time.monotonic()
+        bridge.wait_for_room(10.0)
+        waited.append(time.monotonic() - started)
 
-        thread = threading.Thread(target=source)
-        thread.start()
-        await trio.sleep(0.1)
-        assert not waited  # still waiting: nothing freed yet
-        door.release(await door.receive())
-        await trio.to_thread.run_sync(thread.join, 5.0)
-        assert waited and waited[0] < 5.0
-
-
-def test_the_callback_never_raises_on_a_bad_block() -> None:
-    with bridge() as door:
-        for _ in range(20):  # more than the ring holds: a failed copy gives its slot back
-            door.push(np.zeros((BLOCK, 3), dtype=np.float32), 0.0)  # wrong channel count
-        assert door.stats.captured == 20 and door.stats.late == 20
-        assert door.stats.ring_full == 0
+    thread = threading.Thread(target=source)
+    thread.start()
+    await trio.sleep(0.1)
+    assert not waited  # still waiting: nothing freed yet
+    bridge.release(take(receive))
+    await trio.to_thread.run_sync(thread.join, 5.0)
+    assert waited and waited[0] < 5.0
 
 
-async def test_wakeup_signals_are_coalesced_and_close_is_final() -> None:
-    wakeup = Wakeup()
-    for _ in range(100):
-        wakeup.signal()
-    with trio.fail_after(5):
-        await wakeup.wait()
-    with trio.move_on_after(0.05) as scope:
-        await wakeup.wait()  # one recv took them all: nothing more to wait for
-    assert scope.cancelled_caught
-    wakeup.close()
-    wakeup.signal()  # after close: a no-op, never a write to a reused descriptor
-
-
-@pytest.mark.skipif(sys.platform == "win32", reason="no ctypes.PyDLL(None) on Windows")
-def test_the_wakeup_write_keeps_the_gil() -> None:
-    """The point of the module: on POSIX the byte goes out through ctypes.PyDLL."""
-    wakeup = Wakeup()
-    try:
-        assert wakeup._send is not None
-        assert wakeup._send._flags_ & ctypes._FUNCFLAG_PYTHONAPI  # type: ignore[attr-defined]
-    finally:
-        wakeup.close()
+async def test_preroll_must_leave_room_in_the_ring() -> None:
+    with pytest.raises(ValueError, match="preroll"):
+        make(slots=8, preroll=8)

@@ -24,8 +24,10 @@ import pytest
 import trio
 
 from audio_fixtures import VirtualAudio, tone, virtual_audio
-from phase4_trio.capture import CaptureBridge, open_source
+from engine_helpers import listening_bridge, take_blocks
+from phase4_trio.capture import Block, CaptureBridge, open_source
 from phase4_trio.capture.device import DeviceCapture, open_device
+from phase4_trio.capture.state import CaptureState
 from phase4_trio.config import DeviceSource, InputConfig
 from phase4_trio.errors import Phase4Error
 
@@ -49,9 +51,11 @@ class Captured:
         return np.concatenate(self.blocks[start:]) if len(self.blocks) > start else np.zeros((0, 1))
 
 
-async def _collect(bridge: CaptureBridge, captured: Captured) -> None:
+async def _collect(
+    bridge: CaptureBridge, blocks_in: trio.MemoryReceiveChannel[Block], captured: Captured
+) -> None:
     while True:
-        blocks = await bridge.receive()
+        blocks = await take_blocks(blocks_in)
         for block in blocks:
             captured.blocks.append(block.data.copy())
             captured.capture_times.append(block.capture_time)
@@ -66,15 +70,18 @@ async def capturing(
     source = open_source(config)
     assert isinstance(source, DeviceCapture)
     captured = Captured()
-    with CaptureBridge(
-        block_size=config.buffer_size, channels=source.channels, slots=256, queue_size=64
-    ) as bridge:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_collect, bridge, captured)
-            with trio.fail_after(10):
-                await nursery.start(source.run, bridge)
-            yield source, captured, bridge
-            nursery.cancel_scope.cancel()
+    bridge, blocks = listening_bridge(
+        block_size=config.buffer_size,
+        channels=source.channels,
+        sample_rate=source.sample_rate,
+        slots=256,
+    )
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_collect, bridge, blocks, captured)
+        with trio.fail_after(10):
+            await nursery.start(source.run, bridge)
+        yield source, captured, bridge
+        nursery.cancel_scope.cancel()
 
 
 async def wait_until(predicate: Callable[[], bool], seconds: float, what: str) -> None:
@@ -124,7 +131,7 @@ async def test_mono_tone_comes_back_at_its_frequency_and_level(
     virtual_audio: VirtualAudio,
 ) -> None:
     async with capturing(device_config(channels=1)) as (source, captured, bridge):
-        assert source.state == "running"
+        assert source.state is CaptureState.RUNNING
         await wait_until(lambda: len(captured.blocks) > 0, 5, "the first block")
         start = len(captured.blocks)
         await virtual_audio.play(tone(1000.0, 0.5, 1.0))
@@ -224,7 +231,9 @@ async def test_recovers_when_the_sound_server_is_killed_and_restarted(
             side.start_soon(heartbeat)
             await wait_until(lambda: len(captured.blocks) >= 50, 5, "50 blocks before the kill")
             virtual_audio.kill()
-            await wait_until(lambda: source.state == "reconnecting", 5, "state 'reconnecting'")
+            await wait_until(
+                lambda: source.state is CaptureState.RECONNECTING, 5, "state 'reconnecting'"
+            )
             assert source.restarts == 0
             await trio.sleep(1.0)  # let it fail to reopen a few times
             ticks_before = len(ticks)
@@ -234,7 +243,7 @@ async def test_recovers_when_the_sound_server_is_killed_and_restarted(
 
             await trio.to_thread.run_sync(virtual_audio.start)
             await wait_until(lambda: source.restarts >= 1, 15, "the stream to reopen")
-            assert source.state == "running"
+            assert source.state is CaptureState.RUNNING
             await wait_until(
                 lambda: len(captured.blocks) >= blocks_at_gap + 100, 10, "audio after restart"
             )
@@ -252,7 +261,7 @@ async def test_recovers_when_the_sound_server_is_killed_and_restarted(
     steady = steady_part(x)
     assert abs(peak_frequency(steady) - 1500.0) <= RATE / ANALYSIS
     assert amplitude(steady) == pytest.approx(0.5, rel=LEVEL_TOLERANCE)
-    assert source.state == "stopped"
+    assert source.state is CaptureState.STOPPED
 
 
 async def test_first_open_failure_is_a_phase4_error(virtual_audio: VirtualAudio) -> None:
@@ -265,13 +274,13 @@ async def test_first_open_failure_is_a_phase4_error(virtual_audio: VirtualAudio)
         from phase4_trio.capture.devices import reinitialize_portaudio
 
         await trio.to_thread.run_sync(reinitialize_portaudio)
-        bridge = CaptureBridge(block_size=256, channels=1, slots=8, queue_size=8)
+        bridge, _blocks = listening_bridge(block_size=256, channels=1, slots=8, queue=8)
         with trio.fail_after(10), pytest.raises(Phase4Error, match="cannot open input device"):
             await source.run(bridge)  # raises before task_status.started()
     finally:
         await trio.to_thread.run_sync(virtual_audio.start)
         await trio.to_thread.run_sync(reinitialize_portaudio)
-    assert source.state == "stopped"
+    assert source.state is CaptureState.STOPPED
 
 
 async def test_cancellation_closes_the_stream(virtual_audio: VirtualAudio) -> None:
@@ -280,7 +289,7 @@ async def test_cancellation_closes_the_stream(virtual_audio: VirtualAudio) -> No
         stream = source._stream
         assert stream is not None
         assert stream.active
-    assert source.state == "stopped"
+    assert source.state is CaptureState.STOPPED
     assert source._stream is None
     assert stream.closed
     count = source.callbacks

@@ -110,7 +110,8 @@ configs = st.builds(
     pipeline=st.builds(
         PipelineConfig,
         ring_slots=st.integers(4, 4096),
-        capture_queue=st.integers(1, 4096),
+        capture_queue=st.integers(2, 4096),
+        router_queue=st.integers(1, 4096),
     ),
     record=st.builds(RecordConfig, fifo_seconds=st.floats(0.5, 600.0)),
 )

@@ -51,7 +51,7 @@ async def test_the_engine_streams_the_tone_by_udp_at_the_interval() -> None:
         assert spectrum.dropped == 0
     frames = [decode(p).frame_count for p in payloads]
     assert frames == sorted(set(frames))
-    assert 'phase4_udp_ticks_total{outcome="sent"}' in metrics
+    assert 'phase4_udp_datagrams_total{outcome="sent"}' in metrics
 
 
 async def test_the_engine_records_every_captured_block(tmp_path: Path) -> None:

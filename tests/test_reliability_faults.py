@@ -245,9 +245,9 @@ def inject(engine: Engine, task: str, monkeypatch: pytest.MonkeyPatch) -> None:
     elif task == "processor":
         run = Processor.run
 
-        async def failing_run(self: Processor, route: Any) -> None:
+        async def failing_run(self: Processor, blocks: Any, router: Any) -> None:
             with trio.move_on_after(0.5):
-                await run(self, route)
+                await run(self, blocks, router)
             raise Boom("processor: injected")
 
         monkeypatch.setattr(Processor, "run", failing_run)
@@ -281,11 +281,6 @@ def inject(engine: Engine, task: str, monkeypatch: pytest.MonkeyPatch) -> None:
                 raise Boom("websocket: injected")
 
         engine.web.run = failing_web  # type: ignore[method-assign]
-
-
-# The router runs inside the processor task (routing never waits), so its failure is the
-# processor's.
-LOGGED_AS = {"router": "processor"}
 
 
 @pytest.mark.parametrize("task", ["router", "processor", "stats", "capture", "websocket"])
@@ -323,15 +318,14 @@ async def test_a_failing_task_ends_the_engine_with_its_name(
         await run_until_it_fails()
     assert time.monotonic() - started < 10
     assert closed.is_set()
-    logged = LOGGED_AS.get(task, task)
-    assert f"task {logged!r} failed; shutting the engine down" in caplog.text
+    assert f"task {task!r} failed; shutting the engine down" in caplog.text
     assert port and port_is_closed(port)
     assert not phase4_threads()
 
 
 def test_a_failing_task_exits_1_through_the_cli() -> None:
-    """The same through the real command: routing fails, the process logs the task (the
-    processor, which routes) and exits 1 within a bound."""
+    """The same through the real command: routing fails (UDP subscribes, so the engine does
+    not rest), the process logs the task and exits 1 within a bound."""
     script = (
         "import sys\n"
         "from phase4_trio.pipeline.router import Router\n"
@@ -342,13 +336,14 @@ def test_a_failing_task_exits_1_through_the_cli() -> None:
         "    route(self, spectra)\n"
         "Router.route = failing\n"
         "from phase4_trio.cli import main\n"
-        "sys.exit(main(['run', '--source', 'tone:440', '--ws', '127.0.0.1:0']))\n"
+        "sys.exit(main(['run', '--source', 'tone:440', '--ws', '127.0.0.1:0',"
+        " '--udp', '127.0.0.1:9']))\n"
     )
     started = time.monotonic()
     result = run_script(script)
     assert result.returncode == 1, result.stderr
     assert time.monotonic() - started < 30
-    assert "task 'processor' failed; shutting the engine down" in result.stderr
+    assert "task 'router' failed; shutting the engine down" in result.stderr
     assert "injected router failure" in result.stderr
 
 

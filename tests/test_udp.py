@@ -1,5 +1,4 @@
-"""The UDP sender on real sockets: pacing, IPv4 and IPv6, unreachable peers, and the grid
-under a mock clock."""
+"""The UDP sender on real sockets: pacing, IPv4 and IPv6, unreachable peers, latest wins."""
 
 from __future__ import annotations
 
@@ -14,7 +13,8 @@ import pytest
 import trio
 import trio.testing
 
-from phase4_trio.capture import CaptureBridge, SyntheticSource
+from engine_helpers import listening_bridge, take_blocks
+from phase4_trio.capture import Block, CaptureBridge, SyntheticSource
 from phase4_trio.capture.synthetic import ToneGenerator
 from phase4_trio.config import Address
 from phase4_trio.errors import Phase4Error
@@ -28,12 +28,14 @@ BLOCK = 256
 TONE_HZ = 1000.0
 
 
-async def analyse(bridge: CaptureBridge, router: Router) -> None:
+async def analyse(
+    bridge: CaptureBridge, blocks_in: trio.MemoryReceiveChannel[Block], router: Router
+) -> None:
     """A minimal processor (Hann window, |X|/N doubled, positive flux): enough to find a peak."""
     window = np.hanning(BLOCK)
     previous = np.zeros(BLOCK // 2 + 1)
     while True:
-        blocks = await bridge.receive()
+        blocks = await take_blocks(blocks_in)
         for block in blocks:
             samples = block.data[:, 0] * window
             magnitudes = np.abs(np.fft.rfft(samples)) / BLOCK
@@ -41,7 +43,7 @@ async def analyse(bridge: CaptureBridge, router: Router) -> None:
             flux = np.maximum(magnitudes - previous, 0.0)
             previous = magnitudes
             router.route(
-                [
+                (
                     Spectrum(
                         block.index,
                         block.capture_time,
@@ -51,8 +53,8 @@ async def analyse(bridge: CaptureBridge, router: Router) -> None:
                         flux.astype(np.float32),
                         0.0,
                         0.0,
-                    )
-                ]
+                    ),
+                )
             )
         bridge.release(blocks)
 
@@ -62,12 +64,12 @@ async def tone_pipeline() -> AsyncIterator[Router]:
     """A real tone source thread → bridge → analyser → router, torn down on exit."""
     router = Router()
     source = SyntheticSource(ToneGenerator(TONE_HZ, 0.5, RATE, 1), BLOCK)
-    with CaptureBridge(block_size=BLOCK, channels=1, slots=64, queue_size=64) as bridge:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(analyse, bridge, router)
-            await nursery.start(source.run, bridge)
-            yield router
-            nursery.cancel_scope.cancel()
+    bridge, blocks = listening_bridge(block_size=BLOCK, channels=1, sample_rate=RATE)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(analyse, bridge, blocks, router)
+        await nursery.start(source.run, bridge)
+        yield router
+        nursery.cancel_scope.cancel()
 
 
 def listener(family: socket.AddressFamily, host: str) -> trio.socket.SocketType:
@@ -86,11 +88,8 @@ async def receive_datagrams(
         await sock.bind((host, 0))
         port = sock.getsockname()[1]
         async with tone_pipeline() as router, trio.open_nursery() as nursery:
-            with router.subscribe("udp", 1) as subscription:
-                await nursery.start(
-                    run_udp_sender, Address(host, port), interval, subscription, stats,
-                    BLOCK,
-                )  # fmt: skip
+            with router.subscribe("udp", 1, fps=1 / interval) as subscription:
+                await nursery.start(run_udp_sender, Address(host, port), subscription, stats, BLOCK)
                 with trio.fail_after(count * interval * 3 + 5):
                     while len(payloads) < count:
                         payloads.append(await sock.recv(70_000))
@@ -151,10 +150,10 @@ async def test_an_unreachable_peer_is_counted_not_fatal(caplog: pytest.LogCaptur
     caplog.set_level(logging.WARNING, logger="phase4_trio.transport.udp")
     stats = UdpStats()
     async with tone_pipeline() as router, trio.open_nursery() as nursery:
-        with router.subscribe("udp", 1) as subscription:
+        with router.subscribe("udp", 1) as subscription:  # every block: ~170 a second
             address = Address("127.0.0.1", closed_port())
-            await nursery.start(run_udp_sender, address, 0.005, subscription, stats, BLOCK)
-            await trio.sleep(0.3)  # ~60 ticks; every other send sees the ICMP of the one before
+            await nursery.start(run_udp_sender, address, subscription, stats, BLOCK)
+            await trio.sleep(0.3)  # ~50 sends; every other one sees the ICMP of the one before
             nursery.cancel_scope.cancel()
     assert stats.errors >= 5
     assert stats.sent >= 1
@@ -165,7 +164,7 @@ async def test_an_unreachable_peer_is_counted_not_fatal(caplog: pytest.LogCaptur
 
 def spectrum(frame: int) -> Spectrum:
     magnitudes = np.zeros(BLOCK // 2 + 1, np.float32)
-    return Spectrum(frame, 0.0, RATE, BLOCK, magnitudes, magnitudes, 0.0, 0.0)
+    return Spectrum(frame, frame * BLOCK / RATE, RATE, BLOCK, magnitudes, magnitudes, 0.0, 0.0)
 
 
 def drain(sock: socket.socket) -> list[int]:
@@ -177,9 +176,7 @@ def drain(sock: socket.socket) -> list[int]:
             return frames
 
 
-async def test_latest_wins_and_nothing_new_sends_nothing(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
+async def test_the_newest_spectrum_goes_out_and_nothing_new_sends_nothing() -> None:
     stats = UdpStats()
     router = Router()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
@@ -187,46 +184,24 @@ async def test_latest_wins_and_nothing_new_sends_nothing(
         peer.setblocking(False)
         address = Address("127.0.0.1", peer.getsockname()[1])
         async with trio.open_nursery() as nursery:
-            with router.subscribe("udp", 8) as subscription:
-                await nursery.start(run_udp_sender, address, 0.1, subscription, stats, BLOCK)
-                for frame in (1, 2, 3):
-                    router.route([spectrum(frame)])
-                await trio.sleep(0.15)  # one tick: sends frame 3
-                await trio.sleep(0.2)  # two ticks, nothing new
-                router.route([spectrum(4)])
-                await trio.sleep(0.1)
+            with router.subscribe("udp", 1, fps=10.0) as subscription:
+                await nursery.start(run_udp_sender, address, subscription, stats, BLOCK)
+                router.route((spectrum(1), spectrum(2), spectrum(3)))  # one batch: 3 goes out
+                await trio.testing.wait_all_tasks_blocked()
+                await trio.testing.wait_all_tasks_blocked()  # nothing new: nothing more
+                router.route((spectrum(30),))  # 27 blocks (157 ms) later: due again
+                await trio.testing.wait_all_tasks_blocked()
                 nursery.cancel_scope.cancel()
-        assert drain(peer) == [3, 4]
-    assert (stats.sent, stats.idle, stats.errors) == (2, 2, 0)
-
-
-async def test_ticks_stay_on_the_grid_and_a_stall_is_not_replayed(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    stats = UdpStats()
-    router = Router()
-    async with trio.open_nursery() as nursery:
-        with router.subscribe("udp", 1) as subscription:
-            await nursery.start(
-                run_udp_sender, Address("127.0.0.1", 9), 0.1, subscription, stats,
-                BLOCK,
-            )  # fmt: skip
-            await trio.sleep(100.05)
-            assert stats.idle == 1000  # exactly: no drift over 1000 ticks
-            await trio.sleep(0.5)
-            autojump_clock.jump(1.0)  # the event loop stalls for 10 intervals
-            await trio.sleep(0.5)
-            nursery.cancel_scope.cancel()
-    # 5 ticks, one late tick right after the stall, then back on the grid (101.6 .. 102.0)
-    # for 5 more: the 10 ticks missed during the stall are not sent in a burst
-    assert stats.idle == 1000 + 5 + 1 + 5
+        assert drain(peer) == [3, 30]
+    assert (stats.sent, stats.errors) == (2, 0)
+    assert subscription.skipped == 2 and subscription.dropped == 0
 
 
 async def test_a_spectrum_too_large_for_one_datagram_is_refused_at_start() -> None:
     router = Router()
     with router.subscribe("udp", 1) as subscription:
         with pytest.raises(Phase4Error, match=r"65600 bytes, over the 65507-byte"):
-            await run_udp_sender(Address("127.0.0.1", 9), 0.1, subscription, UdpStats(), 16384)
+            await run_udp_sender(Address("127.0.0.1", 9), subscription, UdpStats(), 16384)
         if ipv6_available():
             with pytest.raises(Phase4Error, match=r"over the 65527-byte"):
-                await run_udp_sender(Address("::1", 9), 0.1, subscription, UdpStats(), 16384)
+                await run_udp_sender(Address("::1", 9), subscription, UdpStats(), 16384)

@@ -1,71 +1,121 @@
-"""What this machine charges for a wake-up, measured without the engine.
+"""What this machine charges for the bare minimum of the real-time design, measured without
+the engine, in the same run as the engine's own figures.
 
-Two figures that put the engine's own in context. The **wake-up floor** is the CPU share of
-the bare minimum of the real-time design: a thread paced at the block rate that signals a Trio
-task through the same :class:`~phase4_trio.capture.wakeup.Wakeup`, no audio, no DSP, no
-client. The **cold-wake factor** is one block's analysis timed back to back, then right after
-a block period's sleep: on a virtual machine the first tens of microseconds after a wake-up
-run several times slower, and every real-time frame starts with one.
+- **Wake-up floor**: a thread paced at the block rate that wakes a Trio task through the
+  run's ``TrioToken`` (``run_sync_soon``, coalesced, exactly as the capture bridge does),
+  with no audio, no DSP and no client: its CPU share of one core.
+- **Copy floor**: a thread paced at the block rate that copies one block into a
+  preallocated slot and does nothing else: its CPU share (what an engine that rests costs
+  at the very least) and the time of each copy (what a callback costs at the very least:
+  on a virtual machine the first microseconds after a wake-up run several times slower).
+- **Cold-wake factor**: one block's analysis timed back to back, then right after a block
+  period's sleep.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import trio
 
-from ..capture.wakeup import Wakeup
 from ..dsp import Analyzer
 from .client import percentiles
 
+MAX_SLEEP = 0.05
 
-async def wake_floor(rate: float, seconds: float, cpu_seconds: Any) -> dict[str, float]:
-    """CPU share of one core spent by a paced thread waking a Trio task ``rate`` times a
-    second."""
-    wakeup = Wakeup()
+
+def _paced(rate: float, stop: threading.Event, tick: Callable[[], None]) -> None:
+    """Call ``tick`` ``rate`` times a second on an absolute grid, as the paced sources do."""
+    period = 1.0 / rate
+    start = time.monotonic()
+    ticks = 0
+    while not stop.is_set():
+        delay = start + ticks * period - time.monotonic()
+        if delay > 0:
+            time.sleep(min(delay, MAX_SLEEP))
+            continue
+        tick()
+        ticks += 1
+
+
+async def _measure_thread(
+    name: str,
+    tick: Callable[[], None],
+    rate: float,
+    seconds: float,
+    cpu_seconds: Callable[[], float],
+) -> float:
+    """CPU share (% of one core) of this process while ``tick`` runs paced in a thread."""
     stop = threading.Event()
-    woken = 0
-
-    def pace() -> None:
-        period = 1.0 / rate
-        start = time.monotonic()
-        ticks = 0
-        while not stop.is_set():
-            delay = start + ticks * period - time.monotonic()
-            if delay > 0:
-                time.sleep(min(delay, 0.05))
-                continue
-            wakeup.signal()
-            ticks += 1
-
-    async def wake() -> None:
-        nonlocal woken
-        while True:
-            await wakeup.wait()
-            woken += 1
-
-    thread = threading.Thread(target=pace, name="phase4-bench-floor", daemon=True)
+    thread = threading.Thread(target=_paced, args=(rate, stop, tick), name=name, daemon=True)
     thread.start()
     try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(wake)
-            await trio.sleep(min(1.0, seconds / 2))
-            cpu, started, first = cpu_seconds(), time.monotonic(), woken
-            await trio.sleep(seconds)
-            elapsed = time.monotonic() - started
-            result = {
-                "cpu_percent": (cpu_seconds() - cpu) / elapsed * 100,
-                "wakeups_per_second": (woken - first) / elapsed,
-            }
-            nursery.cancel_scope.cancel()
+        await trio.sleep(min(1.0, seconds / 2))
+        cpu, started = cpu_seconds(), time.monotonic()
+        await trio.sleep(seconds)
+        return (cpu_seconds() - cpu) / (time.monotonic() - started) * 100
     finally:
         stop.set()
         await trio.to_thread.run_sync(thread.join)
-        wakeup.close()
-    return result
+
+
+async def wake_floor(
+    rate: float, seconds: float, cpu_seconds: Callable[[], float]
+) -> dict[str, float]:
+    """CPU share of a paced thread waking a Trio task through the token ``rate`` times a
+    second (coalesced as the bridge does: no new call while one is pending)."""
+    token = trio.lowlevel.current_trio_token()
+    woken = trio.Event()
+    counts = {"woken": 0, "pending": 0}
+
+    def wake() -> None:
+        counts["pending"] = 0
+        counts["woken"] += 1
+        woken.set()
+
+    def tick() -> None:
+        if not counts["pending"]:
+            counts["pending"] = 1
+            token.run_sync_soon(wake, idempotent=True)
+
+    async def task() -> None:
+        nonlocal woken
+        while True:
+            await woken.wait()
+            woken = trio.Event()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(task)
+        first = counts["woken"]
+        started = time.monotonic()
+        cpu = await _measure_thread("phase4-bench-wake", tick, rate, seconds, cpu_seconds)
+        elapsed = time.monotonic() - started
+        nursery.cancel_scope.cancel()
+    return {"cpu_percent": cpu, "wakeups_per_second": (counts["woken"] - first) / elapsed}
+
+
+async def copy_floor(
+    rate: float, block_size: int, seconds: float, cpu_seconds: Callable[[], float]
+) -> dict[str, Any]:
+    """CPU share of a paced thread copying one block into a slot per tick, and the time of
+    each copy in µs (timed as the bridge times a push)."""
+    block = np.random.default_rng(0).uniform(-0.5, 0.5, (block_size, 1)).astype(np.float32)
+    ring = np.zeros((8, block_size, 1), dtype=np.float32)
+    durations: list[float] = []
+    count = [0]
+
+    def tick() -> None:
+        started = time.perf_counter()
+        ring[count[0] % 8] = block
+        count[0] += 1
+        durations.append(time.perf_counter() - started)
+
+    cpu = await _measure_thread("phase4-bench-copy", tick, rate, seconds, cpu_seconds)
+    return {"cpu_percent": cpu, "copy_us": percentiles(durations, 1e6)}
 
 
 def cold_wake(block_size: int, sample_rate: int, repeats: int = 300) -> dict[str, Any]:

@@ -49,7 +49,7 @@ from ..config import Config, deep_merge, structure_config, unstructure_config
 from ..engine import Engine
 from .client import percentiles
 from .options import BenchOptions
-from .reference import cold_wake, wake_floor
+from .reference import cold_wake, copy_floor, wake_floor
 
 FRAME_RATE = 44100 / 256
 FANOUT_STEPS = (1, 10, 50, 100, 200, 300)
@@ -408,6 +408,7 @@ async def run_suite(options: BenchOptions, progress: Progress) -> dict[str, Any]
         "formats": {},
         "reference": {
             "wake_floor": await wake_floor(FRAME_RATE, options.seconds, cpu_seconds),
+            "copy_floor": await copy_floor(FRAME_RATE, 256, options.seconds, cpu_seconds),
             "cold_wake": cold_wake(256, 44100),
         },
     }

@@ -6,8 +6,18 @@ from typing import Protocol
 
 import trio
 
+from .. import metrics as m
 from ..config import DeviceSource, InputConfig, NoiseSource, ToneSource, WavSource
-from .bridge import INPUT_OVERFLOW, INPUT_UNDERFLOW, BridgeStats, CaptureBridge, CaptureTap
+from .bridge import (
+    INPUT_OVERFLOW,
+    INPUT_UNDERFLOW,
+    Block,
+    BlockFlag,
+    BridgeStats,
+    CaptureBridge,
+    CaptureTap,
+)
+from .state import CaptureState
 from .synthetic import NoiseGenerator, SyntheticSource, ToneGenerator, WavGenerator
 from .wavfile import WavData, read_wav
 
@@ -18,6 +28,11 @@ class CaptureSource(Protocol):
     sample_rate: int
     channels: int
     description: str
+    state: CaptureState
+
+    def metrics(self) -> list[m.Metric]:
+        """The source's own counters (a device's reconnections), for /metrics."""
+        ...
 
     async def run(
         self,
@@ -50,9 +65,12 @@ def open_source(config: InputConfig, *, paced: bool = True) -> CaptureSource:
 __all__ = [
     "INPUT_OVERFLOW",
     "INPUT_UNDERFLOW",
+    "Block",
+    "BlockFlag",
     "BridgeStats",
     "CaptureBridge",
     "CaptureSource",
+    "CaptureState",
     "CaptureTap",
     "SyntheticSource",
     "WavData",

@@ -2,20 +2,30 @@
 
 Every source (PortAudio's callback thread or a synthetic source's thread) calls
 :meth:`CaptureBridge.push`. It copies the block into a preallocated ring slot, notes it in
-the bridge's inbox and, unless a wake-up is already pending, wakes the processor task through
-a :class:`~.wakeup.Wakeup` (one byte on a socket pair, written without letting go of the GIL):
-the audio thread never waits for Trio, and never hands the GIL over in the middle of a block.
+the bridge's inbox and, when a delivery is due and none is pending, asks Trio to run
+:meth:`CaptureBridge.deliver` through the run's ``TrioToken`` (``run_sync_soon``,
+``idempotent=True``). ``deliver`` runs in the Trio thread and ``send_nowait``s every waiting
+block into the processor's bounded memory channel; a full channel drops the block, frees its
+slot and counts it. The audio thread never waits for Trio.
 
-The processor takes everything in the inbox at once (:meth:`CaptureBridge.receive`), so a
-source that outruns Trio costs one wake-up per batch rather than one per block, and the
-analysis runs over the batch in one go. At real time a batch is one block.
+When deliveries are due is Trio's choice (:meth:`CaptureBridge.listen`), made from what the
+subscribers downstream want:
+
+- nobody listens (:meth:`CaptureBridge.rest`): no delivery at all, so Trio is not woken per
+  block and nothing is analysed; the callback still copies each block into the ring, keeping
+  the last ``preroll`` blocks, so the first listener's analysis window starts full;
+- listeners that want at most F spectra a second: a delivery about every 1/F seconds of
+  capture time (each one a batch of blocks), rather than one per block;
+- a listener that wants every spectrum: a delivery per block.
 
 Taps (the WAV recorder) are fed inside :meth:`push` itself, before any point where a block
-can be dropped, so they see every block even when Trio is stalled.
+can be dropped, so they see every block even when nobody listens or Trio is stalled.
 """
 
 from __future__ import annotations
 
+import enum
+import math
 import threading
 import time
 from collections import deque
@@ -25,11 +35,39 @@ import attrs
 import numpy as np
 import trio
 
-from ..pipeline.messages import Block, FloatArray
-from .wakeup import Wakeup
+from .. import metrics as m
+from ..samples import FloatArray
 
 INPUT_OVERFLOW = 1 << 0
 INPUT_UNDERFLOW = 1 << 1
+
+
+class BlockFlag(enum.IntFlag):
+    """What the processor must know about a block beyond its samples."""
+
+    NONE = 0
+    #: The first block after the stream was interrupted (engine start, the end of a rest):
+    #: the analysis starts afresh here instead of comparing with what came before the gap.
+    STREAM_START = 1
+    #: A pre-roll block: analysed, to fill the analysis window and the flux reference,
+    #: but too old to be sent to anyone.
+    WARMUP = 2
+
+
+@attrs.frozen
+class Block:
+    """One captured block, living in a ring slot until the processor releases it.
+
+    ``data`` is a view into the bridge's preallocated ring, shape ``(frames, channels)``,
+    float32 in [-1, 1). It is valid only until :meth:`CaptureBridge.release` is called.
+    """
+
+    index: int
+    slot: int
+    data: FloatArray
+    capture_time: float
+    status: int
+    flags: BlockFlag = BlockFlag.NONE
 
 
 class CaptureTap(Protocol):
@@ -40,49 +78,111 @@ class CaptureTap(Protocol):
 
 @attrs.define
 class BridgeStats:
-    """Counters kept by the bridge; ``captured == queued + ring_full + queue_full + late``
-    once nothing waits in the inbox (``queued``: taken by the processor)."""
+    """Counters kept by the bridge: ``captured == delivered + ring_full + queue_full +
+    resting + push_errors + late`` plus the blocks still waiting (:attr:`CaptureBridge.waiting`)."""
 
     captured: int = 0
-    queued: int = 0
+    delivered: int = 0
     ring_full: int = 0
     queue_full: int = 0
+    resting: int = 0
+    push_errors: int = 0
     late: int = 0
+    wakeups: int = 0
     overflows: int = 0
     underflows: int = 0
     tap_errors: int = 0
     callback_seconds: deque[float] = attrs.field(factory=lambda: deque(maxlen=4096))
 
+    def metrics(self) -> list[m.Metric]:
+        return [
+            m.counter(
+                "phase4_frames_captured_total", "Blocks delivered by the source.", self.captured
+            ),
+            m.labelled(
+                "phase4_frames_dropped_total",
+                "counter",
+                "Blocks or spectra lost, by stage.",
+                [
+                    ((("stage", "ring"),), self.ring_full),
+                    ((("stage", "capture_queue"),), self.queue_full),
+                    ((("stage", "callback_error"),), self.push_errors),
+                    ((("stage", "shutdown"),), self.late),
+                ],
+            ),
+            m.counter(
+                "phase4_frames_resting_total",
+                "Blocks captured while nobody listened (recorded, not analysed).",
+                self.resting,
+            ),
+            m.counter(
+                "phase4_capture_wakeups_total",
+                "Times the capture thread woke Trio to deliver blocks.",
+                self.wakeups,
+            ),
+            m.labelled(
+                "phase4_callback_status_total",
+                "counter",
+                "Callback status flags reported by the audio backend.",
+                [
+                    ((("flag", "input_overflow"),), self.overflows),
+                    ((("flag", "input_underflow"),), self.underflows),
+                ],
+            ),
+            m.counter(
+                "phase4_capture_tap_errors_total",
+                "Blocks a capture tap (the recorder) failed to take.",
+                self.tap_errors,
+            ),
+        ]
+
 
 class CaptureBridge:
-    """Moves blocks from any thread into Trio without ever blocking the thread.
+    """Moves blocks from any thread into a Trio memory channel without blocking the thread.
 
-    A context manager: leaving it releases the wake-up socket, once no source runs.
+    Created inside the Trio run (it keeps the run's token). It starts resting: nothing is
+    delivered until :meth:`listen` is called. Closed with :meth:`close` once shutdown starts.
     """
 
-    def __init__(self, *, block_size: int, channels: int, slots: int, queue_size: int) -> None:
+    def __init__(
+        self,
+        *,
+        block_size: int,
+        channels: int,
+        slots: int,
+        sample_rate: int,
+        send: trio.MemorySendChannel[Block],
+        preroll: int = 2,
+        max_batch: int = 32,
+    ) -> None:
+        if not 1 <= preroll < slots:
+            raise ValueError(f"preroll must be 1 to {slots - 1} blocks, got {preroll}")
         self.block_size = block_size
         self.channels = channels
         self.slots = slots
-        self.queue_size = queue_size
+        self.preroll = preroll
+        # Blocks wait in the ring between deliveries: never longer than max_batch blocks,
+        # so a delivery fits the processor's channel.
+        self._longest_wait = max(1, max_batch) * block_size / sample_rate
+        # Capture times jitter: a block within half a period of the grid point is on time.
+        self._early = 0.5 * block_size / sample_rate
         self.stats = BridgeStats()
+        self._send = send
+        self._token = trio.lowlevel.current_trio_token()
         self._ring = np.zeros((slots, block_size, channels), dtype=np.float32)
         self._slots = [self._ring[slot] for slot in range(slots)]
         self._free: deque[int] = deque(range(slots))
         self._inbox: deque[tuple[int, int, float, int]] = deque()
-        self._signalled = False
-        self._wakeup = Wakeup()
+        self._pending = False
+        self._listening = False
+        self._wake_interval = 0.0
+        self._next_wake = -math.inf
+        self._starting = True
+        self._warmup_left = 0
         self._room = threading.Event()
         self._room_wanted = False
         self._taps: list[CaptureTap] = []
         self._closed = False
-
-    def __enter__(self) -> CaptureBridge:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-        self._wakeup.close()
 
     def add_tap(self, tap: CaptureTap) -> None:
         self._taps.append(tap)
@@ -95,6 +195,15 @@ class CaptureBridge:
         """After this, :meth:`push` returns at once; called when shutdown starts."""
         self._closed = True
         self._room.set()
+
+    @property
+    def listening(self) -> bool:
+        return self._listening
+
+    @property
+    def waiting(self) -> int:
+        """Blocks copied but not yet delivered (the pre-roll, while resting)."""
+        return len(self._inbox)
 
     # ------------------------------------------------------------ the audio thread
 
@@ -114,9 +223,8 @@ class CaptureBridge:
                     tap.write(block)
                 except Exception:
                     stats.tap_errors += 1
-            if len(self._inbox) >= self.queue_size:
-                stats.queue_full += 1
-                return
+            inbox = self._inbox
+            listening = self._listening
             try:
                 slot = self._free.popleft()
             except IndexError:
@@ -136,25 +244,53 @@ class CaptureBridge:
                 raise
             if frames < self.block_size:
                 target[frames:] = 0.0
-            # Append first, then look: a receiver that has started taking the inbox has
-            # already cleared the flag, so a block is never left behind unannounced.
-            self._inbox.append((stats.captured - 1, slot, capture_time, status))
-            if not self._signalled:
-                self._signalled = True
-                self._wakeup.signal()
+            inbox.append((stats.captured - 1, slot, capture_time, status))
+            if not listening:
+                # Resting: keep only the pre-roll. (A delivery that runs right now pops
+                # from the same deque; each entry still leaves it exactly once.)
+                while len(inbox) > self.preroll:
+                    try:
+                        _index, old, _time, _status = inbox.popleft()
+                    except IndexError:
+                        break
+                    self._free.append(old)
+                    stats.resting += 1
+                return
+            if self._pending or capture_time + self._early < self._next_wake:
+                return
+            self._pending = True
+            self._schedule_next_wake(capture_time)
+            stats.wakeups += 1
+            try:
+                self._token.run_sync_soon(self.deliver, idempotent=True)
+            except trio.RunFinishedError:
+                self._closed = True
         except Exception:
-            stats.late += 1
+            stats.push_errors += 1
         finally:
             stats.callback_seconds.append(time.perf_counter() - started)
 
+    def _schedule_next_wake(self, capture_time: float) -> None:
+        """Deliveries on a grid of ``wake_interval`` in capture time; after a gap the grid
+        restarts from now rather than catching up with a burst."""
+        interval = self._wake_interval
+        if interval <= 0.0:
+            return
+        following = self._next_wake + interval
+        self._next_wake = following if following > capture_time else capture_time + interval
+
     def congested(self) -> bool:
-        """True when half the ring or half the inbox is taken.
+        """True when half the ring, or half the processor's channel (counting the blocks
+        waiting for the next delivery), is taken.
 
         An unpaced source (the throughput benchmark) waits while this holds, so it runs as
         fast as the pipeline accepts blocks instead of as fast as the bridge can drop them.
         """
-        taken = self.slots - len(self._free)
-        return taken > self.slots // 2 or len(self._inbox) > self.queue_size // 2
+        channel = self._send.statistics()
+        return (
+            self.slots - len(self._free) > self.slots // 2
+            or 2 * (channel.current_buffer_used + len(self._inbox)) > channel.max_buffer_size
+        )
 
     def wait_for_room(self, timeout: float) -> None:
         """From the source thread: sleep while :meth:`congested` (at most ``timeout``)."""
@@ -168,30 +304,55 @@ class CaptureBridge:
 
     # ------------------------------------------------------------ the Trio thread
 
-    async def receive(self) -> list[Block]:
-        """Every block waiting, oldest first; waits for one when there is none.
+    def deliver(self) -> None:
+        """Send every waiting block into the processor's channel, oldest first; never waits.
 
-        Each block's ``data`` lives in a ring slot until :meth:`release` gives it back.
+        Runs in the Trio thread (through ``run_sync_soon``, or directly from :meth:`listen`).
         """
+        self._pending = False  # clear, then drain: a block pushed after this wakes Trio again
         inbox = self._inbox
-        if inbox:
-            await trio.lowlevel.checkpoint()
-        while True:
-            # Clear, then look: a block appended after this signals again, and one appended
-            # before it is seen now. Cleared on every look, so a push that was preempted
-            # between reading the flag and setting it can never leave it set with no byte
-            # coming, which would strand every later block.
-            self._signalled = False
-            if inbox:
-                break
-            await self._wakeup.wait()
         slots = self._slots
-        blocks = [
-            Block(index, slot, slots[slot], capture_time, status)
-            for index, slot, capture_time, status in (inbox.popleft() for _ in range(len(inbox)))
-        ]
-        self.stats.queued += len(blocks)
-        return blocks
+        stats = self.stats
+        send = self._send.send_nowait
+        while inbox:
+            try:
+                index, slot, capture_time, status = inbox.popleft()
+            except IndexError:  # the audio thread trimmed the pre-roll meanwhile
+                break
+            flags = BlockFlag.NONE
+            if self._starting:
+                flags |= BlockFlag.STREAM_START
+                self._starting = False
+            if self._warmup_left > 0:
+                flags |= BlockFlag.WARMUP
+                self._warmup_left -= 1
+            try:
+                send(Block(index, slot, slots[slot], capture_time, status, flags))
+            except trio.WouldBlock:
+                self._free.append(slot)
+                stats.queue_full += 1
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                self._free.append(slot)
+                stats.late += 1
+            else:
+                stats.delivered += 1
+
+    def listen(self, wake_interval: float) -> None:
+        """Deliver from now on, about every ``wake_interval`` seconds of capture (0: every
+        block). From rest, the pre-roll is delivered at once, so the first listener gets a
+        spectrum without waiting for the next block."""
+        self._wake_interval = min(max(0.0, wake_interval), self._longest_wait)
+        if self._listening:
+            return
+        self._starting = True
+        self._warmup_left = len(self._inbox) - 1
+        self._next_wake = -math.inf
+        self._listening = True
+        self.deliver()
+
+    def rest(self) -> None:
+        """Stop delivering (nobody listens): the callback only copies and keeps the pre-roll."""
+        self._listening = False
 
     def release(self, blocks: list[Block]) -> None:
         """Give the blocks' ring slots back, once their data has been copied or used."""
@@ -208,7 +369,3 @@ class CaptureBridge:
             _index, slot, _time, _status = inbox.popleft()
             self._free.append(slot)
             self.stats.late += 1
-
-    @property
-    def dropped(self) -> int:
-        return self.stats.ring_full + self.stats.queue_full + self.stats.late

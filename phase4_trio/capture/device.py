@@ -20,19 +20,19 @@ import math
 import threading
 import time
 from types import ModuleType
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import trio
 
+from .. import metrics as m
 from ..config import InputConfig
 from ..errors import Phase4Error
 from .bridge import INPUT_OVERFLOW, INPUT_UNDERFLOW, CaptureBridge
 from .devices import DeviceInfo, load_sounddevice, reinitialize_portaudio, resolve_device
+from .state import CaptureState
 
 log = logging.getLogger(__name__)
-
-State = Literal["idle", "running", "reconnecting", "stopped"]
 
 
 def open_device(config: InputConfig) -> DeviceCapture:
@@ -98,7 +98,7 @@ class DeviceCapture:
         self.dtype = config.sample_format
         self.latency = "low" if config.low_latency else "high"
         self.description = f"device {device.label()}"
-        self.state: State = "idle"
+        self.state = CaptureState.IDLE
         self.restarts = 0
         self.open_failures = 0
         self.callbacks = 0
@@ -206,7 +206,7 @@ class DeviceCapture:
                 raise Phase4Error(
                     f"cannot open input device {self.device.label()}: {_one_line(error)}"
                 ) from None
-            self.state = "running"
+            self.state = CaptureState.RUNNING
             log.info(
                 "capturing from %s: %d channel(s), %s, %d Hz, %d frames per block, %s latency",
                 self.device.label(),
@@ -221,7 +221,7 @@ class DeviceCapture:
                 reason = await self._watch(finished)
                 lost_at = time.monotonic()
                 self.last_error = reason
-                self.state = "reconnecting"
+                self.state = CaptureState.RECONNECTING
                 log.warning(
                     "capture from %s stopped: %s; reconnecting", self.device.label(), reason
                 )
@@ -230,7 +230,7 @@ class DeviceCapture:
                 finished = threading.Event()
                 await self._reconnect(bridge, finished)
                 self.restarts += 1
-                self.state = "running"
+                self.state = CaptureState.RUNNING
                 log.warning(
                     "capture from %s resumed after %.1f s (%d failed attempt(s) so far)",
                     self.device.label(),
@@ -238,7 +238,7 @@ class DeviceCapture:
                     self.open_failures,
                 )
         finally:
-            self.state = "stopped"
+            self.state = CaptureState.STOPPED
             stream, self._stream = self._stream, None
             if stream is not None:
                 with trio.CancelScope(shield=True):
@@ -287,6 +287,21 @@ class DeviceCapture:
                 self.device.label(),
                 self.close_timeout,
             )
+
+    def metrics(self) -> list[m.Metric]:
+        return [
+            m.counter("phase4_capture_restarts_total", "Device streams reopened.", self.restarts),
+            m.counter(
+                "phase4_capture_open_failures_total",
+                "Failed attempts to reopen the device.",
+                self.open_failures,
+            ),
+            m.gauge(
+                "phase4_capture_reconnecting",
+                "1 while the device stream is being reopened.",
+                self.state is CaptureState.RECONNECTING,
+            ),
+        ]
 
     # ------------------------------------------------------------ measurements
 

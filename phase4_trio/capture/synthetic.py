@@ -17,8 +17,10 @@ from typing import Protocol
 import numpy as np
 import trio
 
-from ..pipeline.messages import FloatArray
+from .. import metrics as m
+from ..samples import FloatArray
 from .bridge import CaptureBridge
+from .state import CaptureState
 from .wavfile import WavData
 
 MAX_SLEEP = 0.05
@@ -98,6 +100,10 @@ class SyntheticSource:
         self.sample_rate = generator.sample_rate
         self.channels = generator.channels
         self.description = type(generator).__name__.removesuffix("Generator").lower()
+        self.state = CaptureState.IDLE
+
+    def metrics(self) -> list[m.Metric]:
+        return []
 
     async def run(
         self,
@@ -121,11 +127,13 @@ class SyntheticSource:
 
         thread = threading.Thread(target=guarded, name=f"phase4-{self.description}", daemon=True)
         thread.start()
+        self.state = CaptureState.RUNNING
         task_status.started()
         try:
             await failed.wait()
             raise errors[0]
         finally:
+            self.state = CaptureState.STOPPED
             stop.set()
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(thread.join, 2.0)

@@ -13,7 +13,7 @@ import attrs
 import numpy as np
 
 from ..errors import Phase4Error
-from ..pipeline.messages import FloatArray
+from ..samples import FloatArray
 
 _PCM = 1
 _FLOAT = 3

@@ -1,37 +1,20 @@
-"""What flows between the stages: captured blocks and analysed spectra."""
+"""What flows from the processor to the router and on to every subscriber."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 import attrs
-import numpy as np
-from numpy.typing import NDArray
 
-FloatArray = NDArray[np.float32]
-
-
-@attrs.frozen
-class Block:
-    """One captured block, living in a ring slot until the processor releases it.
-
-    ``data`` is a view into the bridge's preallocated ring, shape ``(frames, channels)``,
-    float32 in [-1, 1). It is valid only until :meth:`CaptureBridge.release` is called.
-    """
-
-    index: int
-    slot: int
-    data: FloatArray
-    capture_time: float
-    status: int
+from ..samples import FloatArray
 
 
 @attrs.frozen(eq=False)
 class Spectrum:
-    """One analysed block, shared read-only by every endpoint.
+    """One analysed block, shared read-only by every subscriber.
 
-    Encodings are cached per wire format in ``_encoded`` so a spectrum is encoded once
-    per format, however many clients receive it.
+    Derived data (band reductions, encodings, complete WebSocket frames) is cached per key in
+    ``_encoded``, so a spectrum is encoded once per format, however many clients receive it.
     """
 
     frame_count: int
@@ -50,3 +33,8 @@ class Spectrum:
     def remember(self, key: str, payload: Any) -> Any:
         self._encoded[key] = payload
         return payload
+
+
+#: Consecutive spectra, oldest first: one item of the processor → router channel and of
+#: every subscriber's channel (at real time, usually one spectrum).
+Batch: TypeAlias = tuple[Spectrum, ...]

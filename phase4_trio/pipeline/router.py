@@ -1,125 +1,216 @@
-"""Fan-out: every spectrum to every subscriber, each through its own bounded channel.
+"""The router task: every batch of spectra to every subscriber, each through its own channel.
 
-A subscriber whose channel is full loses a spectrum (counted on its own stats); nobody else
-notices. The router never awaits a subscriber, so one slow client cannot stall another.
-Subscribers choose what they lose: ``latest_wins`` evicts the oldest queued spectrum so a
-slow reader always catches up to the present (what a live display wants); otherwise the new
-spectrum is the one lost. ``sampled`` subscribers asked for fewer frames (``?fps=N``), so
-what they skip is counted as ``skipped``, not ``dropped``.
+The router never awaits a subscriber: it offers each batch with ``send_nowait`` to every
+subscription's own bounded memory channel. A full channel evicts its oldest batch (latest
+wins: a live display wants the present) and counts the spectra it held in that subscriber's
+``dropped``; nobody else notices, so one slow client cannot stall another. Each subscriber's
+own task takes what waits in its channel and writes it to its own socket.
 
-Spectra arrive in batches (one per processor wake-up; one spectrum at real time).
+A subscriber that asked for at most ``fps`` spectra a second is offered only the newest
+spectrum of a batch, and only when one is due on its grid of ``1 / fps`` seconds of capture
+time; what it is not offered counts as ``skipped``, not ``dropped``.
 
-A subscriber may also offer a fast lane: ``deliver`` takes a batch synchronously (the
-WebSocket client writes it to its socket in one system call, without waiting) and says how
-many of the batch it took, oldest first. The router uses it only while the subscriber says it
-is ``ready`` (its task idle, its queue empty), so order is kept; what ``deliver`` leaves is
-queued exactly as without it. A delivered spectrum counts as offered and taken.
+The router also knows what its subscribers want as a whole (:meth:`Router.demand`), and tells
+whoever feeds it (the capture bridge) whenever that changes: nothing (nobody listens, so the
+engine can rest), at most some rate, or every spectrum.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+import math
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import attrs
 import trio
 
-from .messages import Spectrum
+from .. import metrics as m
+from .messages import Batch, Spectrum
 
 log = logging.getLogger(__name__)
+
+#: What the subscribers want: None (nobody listens), or the shortest interval between the
+#: spectra any of them wants, in seconds (0.0: every spectrum).
+Demand = float | None
+
+#: How early, as a fraction of its interval, a spectrum may be and still be due.
+EARLY = 0.25
 
 
 @attrs.define(eq=False)
 class Subscription:
-    """One endpoint's view of the stream: its channel and its own counters."""
+    """One subscriber's view of the stream: its channel and its own counters.
+
+    ``offered == taken + dropped + skipped + queued`` at every moment.
+    """
 
     name: str
-    receive: trio.MemoryReceiveChannel[Spectrum]
-    send: trio.MemorySendChannel[Spectrum] = attrs.field(repr=False)
-    latest_wins: bool = False
-    sampled: bool = False
+    fps: float | None
+    _send: trio.MemorySendChannel[Batch] = attrs.field(repr=False)
+    _receive: trio.MemoryReceiveChannel[Batch] = attrs.field(repr=False)
     offered: int = 0
+    taken: int = 0
     dropped: int = 0
     skipped: int = 0
-    deliver: Callable[[Sequence[Spectrum]], int] | None = attrs.field(default=None, repr=False)
-    ready: bool = False
+    queued: int = 0
+    _next_due: float = -math.inf
 
-    def offer(self, spectra: Sequence[Spectrum]) -> None:
-        """Queue without waiting; ``offered == taken + dropped + skipped + queued``."""
-        self.offered += len(spectra)
-        if self.ready:
-            self.ready = False
-            deliver = self.deliver
-            if deliver is not None:
-                taken = deliver(spectra)
-                if taken == len(spectra):
-                    self.ready = True
-                    return
-                spectra = spectra[taken:]
-        for spectrum in spectra:
-            self._queue(spectrum)
+    @property
+    def interval(self) -> float:
+        return 1.0 / self.fps if self.fps else 0.0
 
-    def _queue(self, spectrum: Spectrum) -> None:
+    @property
+    def batches_waiting(self) -> int:
+        return self._receive.statistics().current_buffer_used
+
+    def offer(self, batch: Batch) -> None:
+        """Queue without waiting (called by the router task)."""
+        self.offered += len(batch)
+        if self.fps:
+            newest = batch[-1]
+            self.skipped += len(batch) - 1
+            if newest.capture_time < self._next_due:
+                self.skipped += 1
+                return
+            following = self._next_due + 1.0 / self.fps
+            self._next_due = (
+                following
+                if following > newest.capture_time
+                else newest.capture_time + 1.0 / self.fps
+            )
+            batch = (newest,)
         try:
-            self.send.send_nowait(spectrum)
-            return
+            self._send.send_nowait(batch)
         except trio.WouldBlock:
-            pass
+            evicted = self._receive.receive_nowait()
+            self.queued -= len(evicted)
+            if self.fps:
+                self.skipped += len(evicted)
+            else:
+                self.dropped += len(evicted)
+            self._send.send_nowait(batch)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
-            self.dropped += 1
+            self.dropped += len(batch)
             return
-        if self.sampled:
-            self.skipped += 1
-        else:
-            self.dropped += 1
-        if self.latest_wins or self.sampled:
-            self.receive.receive_nowait()
-            self.send.send_nowait(spectrum)
+        self.queued += len(batch)
 
-    def take_latest(self, spectrum: Spectrum) -> Spectrum:
-        """Skip past everything already queued behind ``spectrum``."""
+    async def next(self) -> list[Spectrum]:
+        """Every spectrum waiting, oldest first; waits for one when there is none.
+
+        Only the subscriber's own task calls this.
+        """
+        spectra = list(await self._receive.receive())
         while True:
             try:
-                newer = self.receive.receive_nowait()
+                spectra += self._receive.receive_nowait()
             except trio.WouldBlock:
-                return spectrum
-            self.skipped += 1
-            spectrum = newer
+                break
+        self.taken += len(spectra)
+        self.queued -= len(spectra)
+        return spectra
+
+    def latest(self) -> Spectrum | None:
+        """The newest spectrum waiting, without waiting; older ones count as skipped."""
+        spectra: list[Spectrum] = []
+        while True:
+            try:
+                spectra += self._receive.receive_nowait()
+            except trio.WouldBlock:
+                break
+        if not spectra:
+            return None
+        self.queued -= len(spectra)
+        self.skipped += len(spectra) - 1
+        self.taken += 1
+        return spectra[-1]
 
 
 @attrs.define
 class RouterStats:
     routed: int = 0
+    batches: int = 0
+    gone_dropped: int = 0
+
+    def metrics(self, subscriptions: tuple[Subscription, ...]) -> list[m.Metric]:
+        return [
+            m.labelled(
+                "phase4_endpoint_dropped_total",
+                "counter",
+                "Spectra an endpoint lost because its queue was full.",
+                [((("endpoint", s.name),), s.dropped) for s in subscriptions],
+            ),
+            m.counter(
+                "phase4_endpoints_dropped_total",
+                "Spectra lost by all endpoints since start, those gone included.",
+                self.gone_dropped + sum(s.dropped for s in subscriptions),
+            ),
+            m.gauge("phase4_subscribers", "Subscribers to the stream now.", len(subscriptions)),
+        ]
 
 
 class Router:
-    def __init__(self) -> None:
+    """Subscriptions, and the task that offers each batch to all of them."""
+
+    def __init__(self, on_demand: Callable[[Demand], None] | None = None) -> None:
         self.stats = RouterStats()
         self._subscriptions: list[Subscription] = []
-        self.closed_dropped = 0
+        self._on_demand = on_demand
+        self._demand: Demand = None
 
     @property
     def subscriptions(self) -> tuple[Subscription, ...]:
         return tuple(self._subscriptions)
 
+    @property
+    def demand(self) -> Demand:
+        return self._demand
+
+    def on_demand(self, listener: Callable[[Demand], None]) -> None:
+        """Tell ``listener`` the demand now and whenever it changes."""
+        self._on_demand = listener
+        listener(self._demand)
+
     @contextmanager
     def subscribe(
-        self, name: str, capacity: int, *, latest_wins: bool = False, sampled: bool = False
+        self, name: str, capacity: int, *, fps: float | None = None
     ) -> Iterator[Subscription]:
-        """Receive every spectrum routed while the ``with`` block is open."""
-        send, receive = trio.open_memory_channel[Spectrum](capacity)
-        subscription = Subscription(name, receive, send, latest_wins=latest_wins, sampled=sampled)
+        """Receive the stream while the ``with`` block is open (about ``fps`` a second)."""
+        send, receive = trio.open_memory_channel[Batch](capacity)
+        subscription = Subscription(name, fps, send, receive)
         self._subscriptions.append(subscription)
+        self._update_demand()
         try:
             with send, receive:
                 yield subscription
         finally:
             self._subscriptions.remove(subscription)
-            self.closed_dropped += subscription.dropped
+            self.stats.gone_dropped += subscription.dropped
+            self._update_demand()
 
-    def route(self, spectra: Sequence[Spectrum]) -> None:
+    def _update_demand(self) -> None:
+        demand: Demand = None
+        if self._subscriptions:
+            demand = min(s.interval for s in self._subscriptions)
+        if demand != self._demand:
+            self._demand = demand
+            if self._on_demand is not None:
+                self._on_demand(demand)
+
+    def route(self, batch: Batch) -> None:
         """Offer consecutive spectra, oldest first, to every subscription; never waits."""
-        self.stats.routed += len(spectra)
+        self.stats.routed += len(batch)
+        self.stats.batches += 1
         for subscription in self._subscriptions:
-            subscription.offer(spectra)
+            subscription.offer(batch)
+
+    async def run(self, batches: trio.MemoryReceiveChannel[Batch]) -> None:
+        """The router task: every batch waiting is routed as one."""
+        while True:
+            batch = await batches.receive()
+            while True:
+                try:
+                    batch += batches.receive_nowait()
+                except trio.WouldBlock:
+                    break
+            self.route(batch)

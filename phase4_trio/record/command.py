@@ -22,7 +22,7 @@ from typing import TextIO
 
 import trio
 
-from ..capture import CaptureBridge, CaptureSource, open_source
+from ..capture import Block, CaptureBridge, CaptureSource, open_source
 from ..config import Config
 from .recorder import WavRecorder
 
@@ -74,36 +74,33 @@ async def _record(
     seconds: float | None,
     stream: TextIO,
 ) -> None:
-    with CaptureBridge(
+    # Nothing here listens to the stream: the bridge rests and only feeds its tap.
+    send, _receive = trio.open_memory_channel[Block](1)
+    bridge = CaptureBridge(
         block_size=config.input.buffer_size,
         channels=source.channels,
         slots=config.pipeline.ring_slots,
-        queue_size=config.pipeline.capture_queue,
-    ) as bridge:
-        bridge.add_tap(recorder)
-        capture_scope = trio.CancelScope()
+        sample_rate=source.sample_rate,
+        send=send,
+    )
+    bridge.add_tap(recorder)
+    capture_scope = trio.CancelScope()
 
-        async def recording(task_status: trio.TaskStatus[None]) -> None:
-            await recorder.run(task_status=task_status)
-            capture_scope.cancel()  # the recorder stopped itself: length reached, or a failure
+    async def recording(task_status: trio.TaskStatus[None]) -> None:
+        await recorder.run(task_status=task_status)
+        capture_scope.cancel()  # the recorder stopped itself: length reached, or a failure
 
-        async def release() -> None:
-            """Nothing analyses the blocks here; give their ring slots straight back."""
-            while True:
-                bridge.release(await bridge.receive())
-
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async with trio.open_nursery() as nursery:
-                await nursery.start(recording)
-                with capture_scope:
-                    async with trio.open_nursery() as capture:
-                        capture.start_soon(release)
-                        capture.start_soon(_cancel_on_signal, signals, capture.cancel_scope)
-                        if stream.isatty():
-                            capture.start_soon(_show_progress, recorder, seconds, stream)
-                        await capture.start(source.run, bridge)
-                bridge.close()
-                recorder.stop()
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(recording)
+            with capture_scope:
+                async with trio.open_nursery() as capture:
+                    capture.start_soon(_cancel_on_signal, signals, capture.cancel_scope)
+                    if stream.isatty():
+                        capture.start_soon(_show_progress, recorder, seconds, stream)
+                    await capture.start(source.run, bridge)
+            bridge.close()
+            recorder.stop()
     if stream.isatty():
         stream.write(f"\r{progress_line(recorder, seconds)}\n")
 

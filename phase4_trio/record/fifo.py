@@ -27,7 +27,7 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from ..pipeline.messages import FloatArray
+from ..samples import FloatArray
 
 _INT32_SCALE = 1.0 / 2147483648.0
 

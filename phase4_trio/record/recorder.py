@@ -39,9 +39,10 @@ import attrs
 import numpy as np
 import trio
 
+from .. import metrics as m
 from ..config import RecordFormat
 from ..errors import Phase4Error
-from ..pipeline.messages import FloatArray
+from ..samples import FloatArray
 from .fifo import FrameFifo
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,24 @@ class RecorderStats:
     rms_dbfs: float
     fifo_fill: float
     error: str
+
+    def metrics(self) -> list[m.Metric]:
+        return [
+            m.counter(
+                "phase4_record_frames_total", "Frames written to the WAV file.", self.frames_written
+            ),
+            m.labelled(
+                "phase4_record_lost_frames_total",
+                "counter",
+                "Captured frames not recorded, by reason.",
+                [
+                    ((("reason", "fifo_overflow"),), self.overflows),
+                    ((("reason", "after_stop"),), self.late_frames),
+                ],
+            ),
+            m.counter("phase4_record_errors_total", "WAV write errors.", self.errors),
+            m.gauge("phase4_record_fifo_fill_ratio", "Recorder FIFO fill, 0 to 1.", self.fifo_fill),
+        ]
 
 
 class WavRecorder:

@@ -26,7 +26,8 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from ..pipeline.messages import FloatArray, Spectrum
+from ..pipeline.messages import Spectrum
+from ..samples import FloatArray
 
 LOW_HZ = 20.0
 _CACHE_PREFIX = "bands:"

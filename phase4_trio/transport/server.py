@@ -18,16 +18,20 @@ import h11
 import trio
 import trio_websocket
 
+from .. import metrics as m
 from ..config import TransportConfig
 from ..errors import Phase4Error
+from ..logs import LogLimiter
 from ..pipeline.router import Router
 from .http import HttpApp, Response, text
 from .options import OptionError, parse_options
-from .websocket import ClientStream, stream_to_client
+from .websocket import GOING_AWAY, ClientStream, stream_to_client
 
 log = logging.getLogger(__name__)
 
 MAX_HEAD_BYTES = 16384
+#: How long a client has, at shutdown, to answer our close frame before its socket closes.
+CLOSE_TIMEOUT = 1.0
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
 WSPROTO_DECODES = (b"host", b"connection", b"sec-websocket-extensions", b"sec-websocket-protocol")
 PEER_GONE = (trio.BrokenResourceError, trio.ClosedResourceError, trio_websocket.ConnectionClosed)
@@ -43,6 +47,36 @@ class ServerStats:
     refused_full: int = 0
     bad_requests: int = 0
     handshake_timeouts: int = 0
+
+    def metrics(self) -> list[m.Metric]:
+        return [
+            m.gauge(
+                "phase4_clients_connected",
+                "WebSocket clients connected now.",
+                self.clients_connected,
+            ),
+            m.counter(
+                "phase4_clients_total",
+                "WebSocket clients accepted since start.",
+                self.clients_total,
+            ),
+            m.counter(
+                "phase4_http_requests_total",
+                "Plain HTTP requests answered (page, assets, metrics, health, errors).",
+                self.http_requests,
+            ),
+            m.labelled(
+                "phase4_connections_refused_total",
+                "counter",
+                "Connections refused, by reason.",
+                [
+                    ((("reason", "origin"),), self.refused_origin),
+                    ((("reason", "max_clients"),), self.refused_full),
+                    ((("reason", "bad_request"),), self.bad_requests),
+                    ((("reason", "handshake_timeout"),), self.handshake_timeouts),
+                ],
+            ),
+        ]
 
 
 def _peer_gone(error: BaseException) -> bool:
@@ -142,6 +176,8 @@ class WebServer:
         self._app = app
         self._observe_latency = observe_latency
         self._listeners: list[trio.SocketListener] = []
+        self._going_away = trio.Event()
+        self._refusals = LogLimiter(log)
         self.port = 0  # the bound port, known after bind()
 
     async def bind(self) -> None:
@@ -167,6 +203,12 @@ class WebServer:
             for listener in self._listeners:
                 nursery.start_soon(self._accept_loop, listener, nursery)
             task_status.started()
+            try:
+                await trio.sleep_forever()
+            finally:
+                # WebSocket clients are shielded from the cancellation: this is how they
+                # learn of it, so each one gets its close frame before its socket closes.
+                self._going_away.set()
 
     async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
         async with listener:
@@ -230,10 +272,14 @@ class WebServer:
             return text(400, "malformed WebSocket handshake header")
         if not origin_allowed(headers.get("origin"), headers.get("host"), self.config):
             self.stats.refused_origin += 1
-            log.warning("refused WebSocket from origin %s", headers.get("origin"))
+            self._refusals.warning("refused WebSocket from origin %s", headers.get("origin"))
             return text(403, "origin not allowed")
         if self.stats.clients_connected >= self.config.max_clients:
             self.stats.refused_full += 1
+            self._refusals.warning(
+                "refused WebSocket: %d clients connected (transport.max_clients)",
+                self.stats.clients_connected,
+            )
             return attrs.evolve(text(503, "too many clients"), headers=(("Retry-After", "5"),))
         try:
             parse_options(query)
@@ -243,33 +289,59 @@ class WebServer:
         return None
 
     async def _serve_websocket(self, stream: trio.SocketStream, head: bytes, query: str) -> None:
+        """One client, from the handshake to its close frame.
+
+        Shielded from cancellation: shutdown reaches the client as ``_going_away`` instead,
+        so it gets a close frame with code 1001 and the close handshake can complete (with
+        trio-websocket's reader task still alive to read the reply) before the socket closes.
+        Everything that waits in here is bounded by a timeout or ends with the client.
+        """
         options = parse_options(query)
         stats = self.stats
         stats.clients_connected += 1
         stats.clients_total += 1
+        name = f"ws-{stats.clients_total}"
         try:
-            async with trio.open_nursery() as nursery:
-                client_stream = ClientStream(stream, head)
-                request = await trio_websocket.wrap_server_stream(
-                    nursery,
-                    client_stream,
-                    message_queue_size=1,
-                    max_message_size=self.config.max_message_size,
-                )
-                connection = await request.accept()
-                name = f"ws-{stats.clients_total}"
-                with self._router.subscribe(
-                    name,
-                    self.config.client_queue,
-                    latest_wins=True,
-                    sampled=options.fps is not None,
-                ) as subscription:
-                    await stream_to_client(
-                        connection, subscription, options, self._observe_latency, client_stream
-                    )
-                with trio.move_on_after(1.0) as scope:
-                    scope.shield = True
-                    await connection.aclose()
-                nursery.cancel_scope.cancel()
+            with trio.CancelScope(shield=True):
+                async with trio.open_nursery() as nursery:
+                    client_stream = ClientStream(stream, head)
+                    try:
+                        with trio.fail_after(self.config.handshake_timeout.seconds):
+                            request = await trio_websocket.wrap_server_stream(
+                                nursery,
+                                client_stream,
+                                message_queue_size=1,
+                                max_message_size=self.config.max_message_size,
+                            )
+                            connection = await request.accept()
+                    except trio.TooSlowError:
+                        stats.handshake_timeouts += 1
+                        nursery.cancel_scope.cancel()
+                        return
+                    with self._router.subscribe(
+                        name, self.config.client_queue, fps=options.fps
+                    ) as subscription:
+                        async with trio.open_nursery() as client:
+                            client.start_soon(
+                                self._close_on_shutdown, connection, client.cancel_scope
+                            )
+                            await stream_to_client(
+                                connection,
+                                client_stream,
+                                subscription,
+                                options,
+                                self._observe_latency,
+                            )
+                            client.cancel_scope.cancel()
+                    nursery.cancel_scope.cancel()
         finally:
             stats.clients_connected -= 1
+
+    async def _close_on_shutdown(
+        self, connection: trio_websocket.WebSocketConnection, client: trio.CancelScope
+    ) -> None:
+        """At shutdown: close frame 1001 ("going away"), the client's reply, then the end."""
+        await self._going_away.wait()
+        with trio.move_on_after(CLOSE_TIMEOUT):
+            await connection.aclose(GOING_AWAY, "server shutting down")
+        client.cancel()
