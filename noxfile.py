@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import nox
 
 nox.options.sessions = ["lint", "typecheck", "tests", "e2e"]
@@ -40,6 +42,14 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """The performance suite; writes docs/performance.md with this machine's figures."""
+    """The performance suite beside its floor, its peer (cava on the virtual device) and the
+    NATS topology; writes docs/performance.md with this machine's figures."""
     session.install("-e", ".")
-    session.run("phase4", "bench", "--write-doc", "docs/performance.md", *session.posargs)
+    session.run("bash", "scripts/bench-setup", external=True)
+    env = subprocess.run(
+        ["bash", "scripts/nats-cluster", "env"], capture_output=True, text=True, check=True
+    ).stdout
+    urls = env.split("NATS_URL=", 1)[1].strip().strip("'")
+    session.run(
+        "phase4", "bench", "--nats", urls, "--write-doc", "docs/performance.md", *session.posargs
+    )

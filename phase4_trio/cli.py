@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ from .config import (
     unstructure_config,
 )
 from .errors import ConfigError, Phase4Error
+from .events import FORMATS, HostEvents, error, ready_from, shutdown
 
 log = logging.getLogger("phase4_trio")
 
@@ -80,6 +82,13 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "udp", None) is not None:
         put("transport", "udp_send_address", args.udp)
         put("transport", "udp_enabled", True)
+    servers = getattr(args, "publish", None) or getattr(args, "nats", None)
+    if servers is not None:
+        overrides.setdefault("output", {}).setdefault("nats", {})["servers"] = servers
+    if getattr(args, "osc", None) is not None:
+        overrides.setdefault("output", {}).setdefault("osc", {})["targets"] = args.osc
+    if getattr(args, "wled", None) is not None:
+        overrides.setdefault("output", {}).setdefault("wled", {})["targets"] = args.wled
     if getattr(args, "record", None) is not None:
         put("record", "path", args.record)
     if getattr(args, "format", None) is not None:
@@ -102,29 +111,89 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load(args)
     setup_logging(config.log_level)
     engine = Engine(config)
-    trio.run(_run_until_signal, engine)
+    events: HostEvents = args.host_events
+    if events.enabled or args.stop_on_stdin_close:
+        trio.run(_run_until_signal, engine, events, args.stop_on_stdin_close)
+    else:
+        trio.run(_run_until_signal, engine)
     return 0
 
 
-async def _run_until_signal(engine: Any) -> None:
+async def _run_until_signal(
+    engine: Any, events: HostEvents | None = None, stop_on_stdin_close: bool = False
+) -> None:
+    """Run until a signal (or, with ``stop_on_stdin_close``, the end of stdin); announce the
+    page on stdout, or with host ``events`` the ``ready`` event."""
+    events = events or HostEvents()
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_cancel_on_signal, signals, nursery.cancel_scope)
+            nursery.start_soon(_cancel_on_signal, signals, nursery.cancel_scope, events)
+            if stop_on_stdin_close:
+                nursery.start_soon(_cancel_on_stdin_close, nursery.cancel_scope, events)
+            if events.enabled:
+                engine.observe(events.client, events.device)
             await nursery.start(engine.run)
-            urls = engine.urls
-            source = engine.source.description
-            if urls is not None:
-                print(f"phase4: page {urls[0]}  websocket {urls[1]}  source {source}", flush=True)
+            if events.enabled:
+                events.emit(ready_from(engine))
+            elif engine.urls is not None:
+                page, websocket = engine.urls
+                source = engine.source.description
+                print(f"phase4: page {page}  websocket {websocket}  source {source}", flush=True)
             else:
+                source = engine.source.description
                 print(f"phase4: running, source {source} (WebSocket disabled)", flush=True)
     log.info("stopped")
 
 
-async def _cancel_on_signal(signals: Any, scope: trio.CancelScope) -> None:
+async def _cancel_on_signal(
+    signals: Any, scope: trio.CancelScope, events: HostEvents | None = None
+) -> None:
     async for signum in signals:
-        log.info("received %s, shutting down", signal.Signals(signum).name)
+        name = signal.Signals(signum).name
+        log.info("received %s, shutting down", name)
+        if events is not None:
+            events.stop_reason = f"signal {name}"
         scope.cancel()
         return
+
+
+async def _cancel_on_stdin_close(scope: trio.CancelScope, events: HostEvents) -> None:
+    """Stop once stdin reaches its end: the app that started the engine (and holds the other
+    end of the pipe) has gone. What arrives on stdin is read and ignored. A worker thread
+    does the reading, so stdin's file (maybe a terminal) is never switched to non-blocking."""
+    while True:
+        try:
+            data = await trio.to_thread.run_sync(os.read, 0, 65536, abandon_on_cancel=True)
+        except OSError:
+            data = b""
+        if not data:
+            break
+    log.info("stdin closed, shutting down")
+    events.stop_reason = "stdin closed"
+    scope.cancel()
+
+
+def cmd_relay(args: argparse.Namespace) -> int:
+    from .cluster.relay import Relay
+
+    config = load(args)
+    setup_logging(config.log_level)
+    relay = Relay(config, args.engine or [])
+    trio.run(_relay_until_signal, relay)
+    return 0
+
+
+async def _relay_until_signal(relay: Any) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_cancel_on_signal, signals, nursery.cancel_scope)
+            await nursery.start(relay.run)
+            page, websocket = relay.urls
+            mounted = ", ".join(f"{feed.engine_id} at /{feed.engine_id}/" for feed in relay.feeds)
+            print(
+                f"phase4: relay page {page}  websocket {websocket}  engines {mounted}", flush=True
+            )
+    log.info("stopped")
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -208,10 +277,59 @@ def build_parser() -> ArgumentParser:
     run.add_argument(
         "--udp", metavar="HOST:PORT", help="also send the binary spectrum by UDP to HOST:PORT"
     )
+    run.add_argument(
+        "--publish",
+        metavar="nats://HOST:PORT[,...]",
+        help="also publish every spectrum to these NATS servers (docs/scaling.md)",
+    )
+    run.add_argument(
+        "--osc",
+        metavar="HOST:PORT",
+        action="append",
+        help="also send OSC bundles to HOST:PORT (repeatable)",
+    )
+    run.add_argument(
+        "--wled",
+        metavar="HOST[:PORT]",
+        action="append",
+        help="also send WLED audio sync packets (port 11988 by default; repeatable)",
+    )
     run.add_argument("--record", metavar="OUT.wav", help="also record what is captured, losslessly")
     run.add_argument("--force", action="store_true", help="let --record overwrite OUT.wav")
     run.add_argument("--log-level", metavar="L", help="debug, info, warning, error")
+    run.add_argument(
+        "--events",
+        choices=FORMATS,
+        help="host mode: one JSON event per line on stdout (ready, client, device, error,"
+        " shutdown) and nothing else",
+    )
+    run.add_argument(
+        "--stop-on-stdin-close",
+        action="store_true",
+        help="exit 0 when stdin closes (the app that started phase4 has gone)",
+    )
     run.set_defaults(handler=cmd_run)
+
+    relay = commands.add_parser(
+        "relay", help="serve the page and stream of engines that publish to NATS (docs/scaling.md)"
+    )
+    _add_config_flag(relay)
+    relay.add_argument(
+        "--nats",
+        metavar="nats://HOST:PORT[,...]",
+        help="NATS servers to subscribe through (default: output.nats.servers)",
+    )
+    relay.add_argument(
+        "--engine",
+        metavar="ID",
+        action="append",
+        help="an engine id to serve (repeatable; the first is also served at /)",
+    )
+    relay.add_argument(
+        "--ws", metavar="HOST:PORT", help="page + WebSocket address (default 127.0.0.1:8889)"
+    )
+    relay.add_argument("--log-level", metavar="L", help="debug, info, warning, error")
+    relay.set_defaults(handler=cmd_relay)
 
     record = commands.add_parser(
         "record", help="capture to a WAV file with a live level meter (until S seconds or Ctrl-C)"
@@ -259,28 +377,42 @@ def build_parser() -> ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    events = HostEvents()
+    code = _main(argv, events)
+    events.emit(shutdown(code, events.stop_reason or ("stopped" if code == 0 else "error")))
+    events.close()
+    return code
+
+
+def _main(argv: Sequence[str] | None, events: HostEvents) -> int:
     try:
         # Until Trio takes over signal handling, SIGTERM stops start-up as cleanly as Ctrl-C,
         # never in the middle of an import (see _entry.interrupt).
         signal.signal(signal.SIGTERM, interrupt)
         args = build_parser().parse_args(argv)  # imports subcommands: inside the try
+        if getattr(args, "events", None):
+            sys.stdout.flush()
+            events.start(sys.stdout.fileno())
+        args.host_events = events
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
     except KeyboardInterrupt:
+        events.stop_reason = events.stop_reason or "interrupted"
         return 0
-    except (Phase4Error, BaseExceptionGroup) as error:
-        if _only_interrupts(error):  # Ctrl-C/SIGTERM that Trio delivered inside a nursery
+    except (Phase4Error, BaseExceptionGroup) as failure:
+        if _only_interrupts(failure):  # Ctrl-C/SIGTERM that Trio delivered inside a nursery
+            events.stop_reason = events.stop_reason or "interrupted"
             return 0
-        user_errors = _user_errors(error)
+        user_errors = _user_errors(failure)
         if user_errors is None:
-            log.critical("engine failed: %s", error, exc_info=error)
+            log.critical("engine failed: %s", failure, exc_info=failure)
+            events.emit(error(" ".join(f"engine failed: {failure}".split()), 1))
             return 1
         for problem in user_errors:
             for line in problem.lines():
-                print(
-                    f"phase4: {line}" if not isinstance(problem, ConfigError) else line,
-                    file=sys.stderr,
-                )
+                text = f"phase4: {line}" if not isinstance(problem, ConfigError) else line
+                print(text, file=sys.stderr)
+                events.emit(error(text, 2))
         return 2
 
 

@@ -19,6 +19,7 @@ import attrs
 import cattrs
 import yaml
 
+from .cluster import naming
 from .dsp.tempo import DEFAULT_TEMPO_RANGE, TEMPO_LIMITS
 from .dsp.window import WINDOW_NAMES
 from .errors import ConfigError
@@ -54,6 +55,52 @@ class Address:
 
     def __str__(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@attrs.frozen
+class WledAddress(Address):
+    """A WLED audio sync destination, ``HOST[:PORT]``: the port defaults to WLED's 11988.
+
+    An IPv6 host with a port is written in brackets (``[fe80::1]:11988``); without a port,
+    bare (``fe80::1``) or in brackets.
+    """
+
+    @classmethod
+    def parse(cls, text: str) -> WledAddress:
+        bracketed = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]", text)
+        if bracketed is not None:
+            return cls(bracketed[1], WLED_PORT)
+        if text.count(":") == 1 or text.startswith("["):
+            address = Address.parse(text)
+            return cls(address.host, address.port)
+        if not text:
+            raise ValueError("expected HOST[:PORT], got ''")
+        return cls(text, WLED_PORT)
+
+
+WLED_PORT = 11988
+
+
+@attrs.frozen
+class BandLayout:
+    """Bands as ``KIND:N``. Today the one kind is ``log``: ``N`` log-spaced bands from 20 Hz to
+    Nyquist, each the maximum of its FFT bins, as WebSocket clients get with ``?bins=N``."""
+
+    kind: str
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> BandLayout:
+        kind, _, count = text.partition(":")
+        if kind.strip().lower() != "log" or not re.fullmatch(r"\s*\d+\s*", count):
+            raise ValueError(f"expected log:N (e.g. log:32), got {text!r}")
+        number = int(count)
+        if not 1 <= number <= 4096:
+            raise ValueError(f"band count must be within 1-4096, got {number}")
+        return cls("log", number)
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.count}"
 
 
 _DURATION_UNITS = {"us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
@@ -227,6 +274,32 @@ def _ws_path(_inst: object, _attribute: attrs.Attribute[Any], value: str) -> Non
         raise ValueError(f"must be an absolute URL path like '/ws', got {value!r}")
 
 
+def _destinations(
+    _inst: object, _attribute: attrs.Attribute[Any], value: tuple[Address, ...]
+) -> None:
+    for address in value:
+        if address.port == 0:
+            raise ValueError(f"{address}: port 0 is not a destination")
+        if address.host == "0.0.0.0" or not address.host:
+            raise ValueError(f"{address}: a destination needs a host")
+
+
+_OSC_RESERVED = set(" #*,?[]{}")
+
+
+def _osc_prefix(_inst: object, _attribute: attrs.Attribute[Any], value: str) -> None:
+    parts = value.split("/")
+    if (
+        not value.startswith("/")
+        or any(not part for part in parts[1:])
+        or any(c in _OSC_RESERVED or not c.isprintable() or not c.isascii() for c in value)
+    ):
+        raise ValueError(
+            "an OSC address prefix starts with '/' and has non-empty parts of printable ASCII"
+            f" without spaces or any of #*,?[]{{}}, e.g. '/phase4'; got {value!r}"
+        )
+
+
 def _origins(_inst: object, _attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
     for origin in value:
         if not re.fullmatch(r"https?://[^/\s]+", origin):
@@ -287,6 +360,66 @@ class RecordConfig:
     force: bool = False
 
 
+def _servers(value: tuple[str, ...]) -> tuple[str, ...]:
+    return naming.parse_servers(value)
+
+
+def _checked(check: Callable[[str], str]) -> Callable[[object, attrs.Attribute[Any], str], None]:
+    def validate(_inst: object, _attribute: attrs.Attribute[Any], value: str) -> None:
+        check(value)
+
+    return validate
+
+
+def _engine_id_or_empty(value: str) -> str:
+    return value and naming.check_engine_id(value)
+
+
+@attrs.frozen
+class NatsConfig:
+    """Publishing to NATS (docs/scaling.md); on when ``servers`` is not empty."""
+
+    servers: tuple[str, ...] = attrs.field(default=(), converter=_servers)
+    subject_prefix: str = attrs.field(
+        default=naming.DEFAULT_PREFIX, validator=_checked(naming.check_prefix)
+    )
+    engine_id: str = attrs.field(default="", validator=_checked(_engine_id_or_empty))
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.servers)
+
+    @property
+    def effective_engine_id(self) -> str:
+        """``engine_id``, or the host name when it is empty (the default)."""
+        return self.engine_id or naming.default_engine_id()
+
+
+@attrs.frozen
+class OscConfig:
+    """OSC bundles to each target, ``rate`` per second (docs/protocol.md#osc)."""
+
+    targets: tuple[Address, ...] = attrs.field(default=(), validator=_destinations)
+    rate: float = attrs.field(default=60.0, validator=_between(1, 1000))
+    prefix: str = attrs.field(default="/phase4", validator=_osc_prefix)
+    bands: BandLayout = BandLayout("log", 32)
+
+
+@attrs.frozen
+class WledConfig:
+    """WLED audio sync v2 packets to each target, ``rate`` per second (docs/protocol.md#wled)."""
+
+    targets: tuple[WledAddress, ...] = attrs.field(default=(), validator=_destinations)
+    rate: float = attrs.field(default=50.0, validator=_between(1, 1000))
+
+
+@attrs.frozen
+class OutputConfig:
+    nats: NatsConfig = NatsConfig()
+    osc: OscConfig = OscConfig()
+    wled: WledConfig = WledConfig()
+
+
 @attrs.frozen
 class Config:
     log_level: str = attrs.field(default="info", converter=_lower, validator=_one_of(LOG_LEVELS))
@@ -295,10 +428,21 @@ class Config:
     transport: TransportConfig = TransportConfig()
     pipeline: PipelineConfig = PipelineConfig()
     record: RecordConfig = RecordConfig()
+    output: OutputConfig = OutputConfig()
 
 
-_SECTIONS = (InputConfig, DspConfig, TransportConfig, PipelineConfig, RecordConfig)
-for _cls in (*_SECTIONS, Config, Address, Duration, ToneSource, WavSource):
+_SECTIONS = (
+    InputConfig,
+    DspConfig,
+    TransportConfig,
+    PipelineConfig,
+    RecordConfig,
+    NatsConfig,
+    OscConfig,
+    WledConfig,
+    OutputConfig,
+)
+for _cls in (*_SECTIONS, Config, Address, WledAddress, BandLayout, Duration, ToneSource, WavSource):
     attrs.resolve_types(_cls)
 
 
@@ -357,7 +501,7 @@ def _origin_list(value: object, _type: object) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"expected a list of origins, got {value!r}")
+        raise ValueError(f"expected a list of strings, got {value!r}")
     return tuple(v.rstrip("/") for v in value)
 
 
@@ -366,6 +510,19 @@ def _bpm_pair(value: object, _type: object) -> tuple[float, float]:
         raise ValueError(f"expected [MIN, MAX] in BPM, e.g. [70, 180], got {value!r}")
     low, high = (_strict_float(v, float) for v in value)
     return (low, high)
+
+
+def _text_list(parse: Callable[[str], Any]) -> Callable[[object, object], tuple[Any, ...]]:
+    """A list of values written as text; a single string is a list of one."""
+
+    def structure(value: object, _type: object) -> tuple[Any, ...]:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"expected a list of strings, got {value!r}")
+        return tuple(parse(v) for v in value)
+
+    return structure
 
 
 def _from_text(parse: Callable[[str], Any]) -> Callable[[object, object], Any]:
@@ -391,7 +548,19 @@ def make_converter() -> cattrs.Converter:
     converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _origin_list)
     converter.register_structure_hook_func(lambda t: t == tuple[float, float], _bpm_pair)
     converter.register_structure_hook_func(lambda t: t in (SampleFormat, RecordFormat), _literal)
-    for text_type in (Address, Duration, DeviceSource, ToneSource, NoiseSource, WavSource):
+    converter.register_structure_hook(BandLayout, _from_text(BandLayout.parse))
+    converter.register_structure_hook_func(
+        lambda t: t == tuple[Address, ...], _text_list(Address.parse)
+    )
+    converter.register_structure_hook_func(
+        lambda t: t == tuple[WledAddress, ...], _text_list(WledAddress.parse)
+    )
+    converter.register_unstructure_hook_func(
+        lambda t: t in (tuple[Address, ...], tuple[WledAddress, ...]),
+        lambda addresses: [str(address) for address in addresses],
+    )
+    text_types = (Address, WledAddress, BandLayout, Duration)
+    for text_type in (*text_types, DeviceSource, ToneSource, NoiseSource, WavSource):
         converter.register_unstructure_hook(text_type, str)
     converter.register_unstructure_hook(Source, str)
     converter.register_unstructure_hook_func(lambda t: t == tuple[str, ...], list)

@@ -25,7 +25,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -33,6 +33,7 @@ from . import metrics as m
 from .capture import Block, CaptureBridge, CaptureSource, CaptureState, open_source
 from .config import Config
 from .dsp import Analyzer
+from .outputs import configured_outputs
 from .pipeline.messages import Batch
 from .pipeline.processor import Processor
 from .pipeline.router import Demand, Router
@@ -40,6 +41,9 @@ from .record import WavRecorder
 from .transport.http import HttpApp, load_assets
 from .transport.server import WebServer
 from .transport.udp import UdpStats, run_udp_sender
+
+if TYPE_CHECKING:
+    from .cluster.publisher import NatsPublisher
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +89,19 @@ class Engine:
                 force=config.record.force,
             )
             self.recorder.check()  # the file itself is created when the recorder starts
+        # NATS publishing (docs/scaling.md): a router subscriber with its own task.
+        self.nats: NatsPublisher | None = None
+        if config.output.nats.enabled:
+            from .cluster.publisher import NatsPublisher  # nats-py is imported only when used
+
+            self.nats = NatsPublisher(
+                config.output.nats,
+                sample_rate=self.sample_rate,
+                block_size=self.block_size,
+                fft_size=self.block_size,
+            )
+        # OSC and WLED outputs (docs/protocol.md): router subscribers, one task each.
+        self.outputs = configured_outputs(config, self.sample_rate / self.block_size)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -121,6 +138,10 @@ class Engine:
                         await nursery.start(_named, "websocket", self.web.run)
                     if self.config.transport.udp_enabled:
                         await nursery.start(_named, "udp", self._send_udp)
+                    if self.nats is not None:
+                        await nursery.start(_named, "nats", self.nats.run, self.router)
+                    for output in self.outputs:
+                        await nursery.start(_named, output.name, output.run, self.router)
                     await nursery.start(_named, "capture", self._capture, bridge)
                     if self.recorder is not None:
                         await nursery.start(_named, "recorder", self._record)
@@ -192,6 +213,22 @@ class Engine:
                 self._last_audio = time.monotonic()
             await trio.sleep(STATS_INTERVAL)
 
+    # ------------------------------------------------------------ host events
+
+    def observe(
+        self, on_client: Callable[[bool, int], None], on_device: Callable[[bool, str], None]
+    ) -> None:
+        """Host mode (``phase4 run --events``): be told as WebSocket clients come and go,
+        ``(connected, count)``, and as the capture device is lost and back, ``(lost, reason)``."""
+        from .capture.device import DeviceCapture
+
+        if self.web is not None:
+            self.web.on_client = on_client
+        if isinstance(self.source, DeviceCapture):
+            self.source.on_state = lambda state, reason: on_device(
+                state is not CaptureState.RUNNING, reason
+            )
+
     # ------------------------------------------------------------ health and metrics
 
     def health(self) -> tuple[bool, str]:
@@ -251,8 +288,12 @@ class Engine:
             )
         if self.config.transport.udp_enabled:
             collected += self.udp_stats.metrics()
+        for output in self.outputs:
+            collected += output.metrics()
         if self.recorder is not None:
             collected += self.recorder.stats.metrics()
+        if self.nats is not None:
+            collected += self.nats.metrics()
         collected += m.process_metrics()
         return collected
 

@@ -39,21 +39,32 @@ from phase4_trio.wire.websocket_frame import Opcode
 
 TARGET_KEYS = [
     "callback_p99_us",
-    "callback_max_us",
+    "idle_cpu_percent",
+    "idle_cpu_vs_copy_floor",
+    "idle_cpu_vs_one_client",
+    "first_frame_p50_ms",
     "{fmt}.latency_1_p99_ms",
     "{fmt}.latency_100_p99_ms",
-    "{fmt}.throughput_fps",
+    "{fmt}.frames_per_cpu_second",
     "{fmt}.fanout_clients",
-    "{fmt}.cpu_1_percent",
     "{fmt}.rss_1_mb",
 ]
 INFO_KEYS = [
     "callback_p50_us",
+    "callback_max_us",
+    "first_frame_max_ms",
     "{fmt}.latency_1_p50_ms",
     "{fmt}.latency_100_p50_ms",
+    "{fmt}.throughput_fps",
+    "{fmt}.cpu_1_percent",
+    "{fmt}.cpu_page_percent",
     "{fmt}.cpu_10_percent",
     "{fmt}.rss_10_mb",
+    "reference.wake_floor_cpu_percent",
+    "reference.copy_floor_cpu_percent",
+    "reference.copy_p99_us",
 ]
+PEER_KEYS = ["peer.phase4_full_cpu_us", "peer.phase4_page_cpu_percent"]
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +81,7 @@ def short_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any],
         "1",
         "--fanout-max",
         "10",
+        "--no-peer",
         "--write-doc",
         str(doc),
     ]
@@ -98,11 +110,15 @@ def test_short_run_reports_every_figure_with_its_target(
         for key in TARGET_KEYS:
             assert key.format(fmt=fmt) in result["targets"]
     for check in result["checks"]:
-        if check["limit"] is None:
-            assert check["status"] == ""
+        if check["key"] in PEER_KEYS:  # --no-peer: nothing measured, nothing missed
+            assert check["status"] == "skipped" and check["value"] is None
+        elif check["limit"] is None:
+            assert check["status"] in ("", "skipped")
         else:
             assert check["status"] in ("ok", "MISS")
             assert check["target"].startswith(("≤", "≥"))
+        if check["ratio"] is not None:
+            assert check["ratio"] == pytest.approx(check["value"] / check["reference"])
     assert set(result["misses"]) == {c["key"] for c in result["checks"] if c["status"] == "MISS"}
     assert result["options"]["formats"] == _formats()
 
@@ -122,7 +138,12 @@ def test_short_run_measured_real_traffic(short_run: tuple[dict[str, Any], Path])
         assert per_format["throughput"]["engine"]["processed_fps"] > 0
         steps = per_format["fanout"]["steps"]
         assert [s["clients"] for s in steps][:1] == [1]
-        assert per_format["fanout"]["max_clients"] in (0, 1, 10)
+        assert per_format["fanout"]["max_clients"] == 10
+        assert per_format["throughput"]["frames_per_cpu_second"] > 0
+        assert per_format["realtime"]["page"]["clients"] == 1
+    assert results["idle"]["first_frame_ms"]["count"] == 10
+    assert results["idle"]["engine"]["cpu_percent"] >= 0
+    assert "peer" not in results
     machine = result["machine"]
     assert machine["nproc"] >= 1 and machine["cpu_model"] and machine["python"]
     assert "numpy" in machine["versions"]
@@ -144,7 +165,9 @@ def test_short_run_table_and_doc(short_run: tuple[dict[str, Any], Path]) -> None
     assert text.startswith("# Performance")
     assert "| figure | target | result | status |" in text
     assert result["command"] in text
-    assert "phase4 bench --json --seconds 1 --fanout-max 10 --write-doc" in result["command"]
+    assert (
+        "phase4 bench --json --seconds 1 --fanout-max 10 --no-peer --write-doc" in result["command"]
+    )
     assert result["machine"]["cpu_model"] in text
     assert f"Python {result['machine']['python']}" in text
     assert result["date"] in text
@@ -162,12 +185,21 @@ def test_fanout_steps() -> None:
     assert fanout_steps(600) == [1, 10, 50, 100, 200, 300, 400, 500, 600]
 
 
-def test_evaluate_marks_misses_and_missing_values() -> None:
-    results = {"callback_us": {"p50": 5.0, "p99": 60.0, "max": 200.0}, "formats": {}}
+def test_evaluate_marks_misses_ratios_and_missing_values() -> None:
+    results = {
+        "callback_us": {"p50": 5.0, "p99": 60.0, "max": 200.0},
+        "reference": {"copy_floor": {"copy_us": {"p99": 10.0}, "cpu_percent": 1.0}},
+        "idle": {"engine": {"cpu_percent": 1.4}},
+        "formats": {},
+    }
     rows = {row["key"]: row for row in report.evaluate(results, [], soak=False)}
     assert rows["callback_p50_us"]["status"] == ""
-    assert rows["callback_p99_us"]["status"] == "MISS"
-    assert rows["callback_max_us"]["status"] == "ok"
+    assert rows["callback_p99_us"]["ratio"] == 6.0
+    assert rows["callback_p99_us"]["status"] == "MISS"  # 6x the bare copy, target 3x
+    assert rows["idle_cpu_vs_copy_floor"]["status"] == "ok"  # 1.4x, target 1.5x
+    assert rows["idle_cpu_percent"]["status"] == "MISS"  # 1.4 %, target 1 %
+    assert rows["idle_cpu_vs_one_client"]["status"] == "MISS"  # no one-client figure
+    assert rows["peer.phase4_full_cpu_us"]["status"] == "skipped"
     rows = {row["key"]: row for row in report.evaluate({"formats": {}}, ["json"], soak=True)}
     assert rows["json.fanout_clients"]["status"] == "MISS"  # not measured is a miss, not a pass
     assert rows["soak_growth_mb"]["value"] is None

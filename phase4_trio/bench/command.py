@@ -53,6 +53,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="raw",
         help="client used for 100 clients, fan-out and throughput (default raw)",
     )
+    parser.add_argument(
+        "--no-peer",
+        dest="peer",
+        action="store_false",
+        help="leave out the rows measured beside cava on the virtual device",
+    )
+    parser.add_argument(
+        "--nats",
+        metavar="URLS",
+        help="also measure NATS (link cost, engine alone vs engine + 2 relays) on these"
+        " nodes of one cluster, comma-separated (scripts/nats-cluster env prints them)",
+    )
     parser.add_argument("--write-doc", metavar="PATH", help="write the Markdown report to PATH")
     parser.add_argument(
         "--strict", action="store_true", help="exit 1 when any figure misses its target"
@@ -71,6 +83,16 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
         problems.append(
             f"--source: a synthetic source is needed (tone, noise, wav:PATH), got {args.source!r}"
         )
+    nats: tuple[str, ...] = ()
+    if args.nats:
+        from ..cluster.naming import parse_servers
+
+        try:
+            nats = parse_servers(args.nats)
+        except ValueError as error:
+            problems.append(f"--nats: {error}")
+        if len(nats) < 2:
+            problems.append("--nats: two nodes of one cluster are needed (scripts/nats-cluster)")
     if problems:
         raise Phase4Error("; ".join(problems))
     formats = ("json", "f32") if args.wire_format == "all" else (args.wire_format,)
@@ -82,6 +104,8 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
         source=args.source,
         client=args.client,
         formats=formats,
+        peer=args.peer,
+        nats=nats,
     )
 
 
@@ -104,6 +128,10 @@ def command_line(args: argparse.Namespace) -> str:
         words += ["--source", args.source]
     if args.client != "raw":
         words += ["--client", args.client]
+    if not args.peer:
+        words.append("--no-peer")
+    if args.nats:
+        words += ["--nats", args.nats]
     if args.write_doc:
         words += ["--write-doc", args.write_doc]
     return shlex.join(words)

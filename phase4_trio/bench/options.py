@@ -14,3 +14,5 @@ class BenchOptions:
     source: str = "tone:1000"
     client: str = "raw"
     formats: tuple[str, ...] = ("json", "f32")
+    peer: bool = True
+    nats: tuple[str, ...] = ()

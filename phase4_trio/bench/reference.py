@@ -8,6 +8,9 @@ the engine, in the same run as the engine's own figures.
   preallocated slot and does nothing else: its CPU share (what an engine that rests costs
   at the very least) and the time of each copy (what a callback costs at the very least:
   on a virtual machine the first microseconds after a wake-up run several times slower).
+- **Device floor**: a PortAudio input stream on the default device (the virtual one in the
+  bench) whose callback copies each block into a slot and does nothing else: what capturing
+  from that device costs at the very least, before any of the engine's own work.
 - **Cold-wake factor**: one block's analysis timed back to back, then right after a block
   period's sleep.
 """
@@ -116,6 +119,38 @@ async def copy_floor(
 
     cpu = await _measure_thread("phase4-bench-copy", tick, rate, seconds, cpu_seconds)
     return {"cpu_percent": cpu, "copy_us": percentiles(durations, 1e6)}
+
+
+async def device_floor(
+    block_size: int, sample_rate: int, seconds: float, cpu_seconds: Callable[[], float]
+) -> dict[str, Any]:
+    """CPU share while a PortAudio input stream runs a copy-only callback."""
+    from ..capture.devices import load_sounddevice
+
+    sd = load_sounddevice()
+    ring = np.zeros((8, block_size, 1), dtype=np.float32)
+    count = [0]
+
+    def callback(indata: Any, frames: int, time_info: Any, status: Any) -> None:
+        ring[count[0] % 8, :frames] = indata
+        count[0] += 1
+
+    stream = sd.InputStream(
+        channels=1, samplerate=sample_rate, blocksize=block_size, dtype="float32",
+        latency="low", callback=callback,
+    )  # fmt: skip
+    await trio.to_thread.run_sync(stream.start)
+    try:
+        await trio.sleep(min(1.0, seconds / 2))
+        cpu, started, first = cpu_seconds(), time.monotonic(), count[0]
+        await trio.sleep(seconds)
+        elapsed = time.monotonic() - started
+        return {
+            "cpu_percent": (cpu_seconds() - cpu) / elapsed * 100,
+            "callbacks_per_second": (count[0] - first) / elapsed,
+        }
+    finally:
+        await trio.to_thread.run_sync(stream.close)
 
 
 def cold_wake(block_size: int, sample_rate: int, repeats: int = 300) -> dict[str, Any]:

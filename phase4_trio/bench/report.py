@@ -16,7 +16,9 @@ Getter = Callable[[dict[str, Any]], float | None]
 
 @attrs.frozen
 class Check:
-    """One figure, its target (``limit`` with ``<=`` or ``>=``, or none) and where to find it."""
+    """One figure and its target: ``limit`` with ``<=`` or ``>=`` (or none), either on the
+    figure itself or, with ``reference``, on its ratio to a reference figure of the same run.
+    ``optional`` figures (the peer's) may be missing: they read "skipped", not MISS."""
 
     key: str
     figure: str
@@ -24,12 +26,17 @@ class Check:
     get: Getter
     compare: str = ""
     limit: float | None = None
+    reference: Getter | None = None
+    reference_name: str = ""
+    optional: bool = False
 
     @property
     def target(self) -> str:
         if self.limit is None:
             return "-"
         sign = "≤" if self.compare == "<=" else "≥"
+        if self.reference is not None:
+            return f"{sign} {_number(self.limit)}× {self.reference_name}"
         return f"{sign} {_number(self.limit)} {self.unit}".rstrip()
 
 
@@ -47,10 +54,64 @@ def _dig(*path: str | int) -> Getter:
 
 
 def checks_for(formats: list[str], soak: bool) -> list[Check]:
+    copy_p99 = _dig("reference", "copy_floor", "copy_us", "p99")
+    copy_cpu = _dig("reference", "copy_floor", "cpu_percent")
+    one_client_cpu = _dig("formats", "json", "realtime", "1", "engine", "cpu_percent")
     checks = [
         Check("callback_p50_us", "callback time p50", "µs", _dig("callback_us", "p50")),
-        Check("callback_p99_us", "callback time p99", "µs", _dig("callback_us", "p99"), "<=", 50),
-        Check("callback_max_us", "callback time max", "µs", _dig("callback_us", "max"), "<=", 1000),
+        Check(
+            "callback_p99_us",
+            "callback time p99",
+            "µs",
+            _dig("callback_us", "p99"),
+            "<=",
+            3,
+            copy_p99,
+            "bare copy p99",
+        ),
+        Check("callback_max_us", "callback time max", "µs", _dig("callback_us", "max")),
+        Check(
+            "idle_cpu_percent",
+            "CPU, no client",
+            "% of a core",
+            _dig("idle", "engine", "cpu_percent"),
+            "<=",
+            1,
+        ),
+        Check(
+            "idle_cpu_vs_copy_floor",
+            "CPU, no client, against the copy floor",
+            "% of a core",
+            _dig("idle", "engine", "cpu_percent"),
+            "<=",
+            1.5,
+            copy_cpu,
+            "bare paced copy",
+        ),
+        Check(
+            "idle_cpu_vs_one_client",
+            "CPU, no client, against one client",
+            "% of a core",
+            _dig("idle", "engine", "cpu_percent"),
+            "<=",
+            0.2,
+            one_client_cpu,
+            "1 client [json]",
+        ),
+        Check(
+            "first_frame_p50_ms",
+            "first frame after rest, p50",
+            "ms",
+            _dig("idle", "first_frame_ms", "p50"),
+            "<=",
+            11.6,
+        ),
+        Check(
+            "first_frame_max_ms",
+            "first frame after rest, max",
+            "ms",
+            _dig("idle", "first_frame_ms", "max"),
+        ),
     ]
     for fmt in formats:
         f = ("formats", fmt)
@@ -89,6 +150,12 @@ def checks_for(formats: list[str], soak: bool) -> list[Check]:
                 f"unpaced throughput, 1 client [{fmt}]",
                 "frames/s",
                 _dig(*f, "throughput", "client_fps"),
+            ),
+            Check(
+                f"{fmt}.frames_per_cpu_second",
+                f"unpaced, frames per engine CPU-second [{fmt}]",
+                "frames",
+                _dig(*f, "throughput", "frames_per_cpu_second"),
                 ">=",
                 20000,
             ),
@@ -105,8 +172,12 @@ def checks_for(formats: list[str], soak: bool) -> list[Check]:
                 f"CPU, 1 client [{fmt}]",
                 "% of a core",
                 _dig(*rt, "1", "engine", "cpu_percent"),
-                "<=",
-                5,
+            ),
+            Check(
+                f"{fmt}.cpu_page_percent",
+                f"CPU, 1 client at the page's 60/s [{fmt}]",
+                "% of a core",
+                _dig(*rt, "page", "engine", "cpu_percent"),
             ),
             Check(
                 f"{fmt}.cpu_10_percent",
@@ -135,13 +206,146 @@ def checks_for(formats: list[str], soak: bool) -> list[Check]:
         checks.append(
             Check("soak_growth_mb", "RSS growth, soak", "MB", _dig("soak", "growth_mb"), "<=", 5)
         )
+    checks += _peer_checks() + _nats_checks() + _reference_checks()
+    return checks
+
+
+def _nats_checks() -> list[Check]:
+    link = ("nats", "link")
+    return [
+        Check(
+            "nats.link_cpu_us",
+            "NATS: link CPU per published message",
+            "µs",
+            _dig(*link, "cpu_us_per_message"),
+            optional=True,
+        ),
+        Check(
+            "nats.latency_p50_ms",
+            "NATS: latency node to node through two links, p50",
+            "ms",
+            _dig(*link, "latency_ms_link", "p50"),
+            optional=True,
+        ),
+        Check(
+            "nats.latency_added_p50_ms",
+            "NATS: of which the links' thread hand-offs, p50",
+            "ms",
+            _dig(*link, "added_p50_ms"),
+            optional=True,
+        ),
+        Check(
+            "nats.relay_latency_p99_ms",
+            "NATS: captureTime → relay client, 10 clients, p99",
+            "ms",
+            _dig("nats", "with_relays", "latency_10", "latency_ms", "p99"),
+            optional=True,
+        ),
+        Check(
+            "nats.engine_alone_clients",
+            "NATS: clients at real time, engine alone [json]",
+            "clients",
+            _dig("nats", "engine_alone", "max_clients"),
+            optional=True,
+        ),
+        Check(
+            "nats.with_relays_clients",
+            "NATS: clients at real time, engine + 2 relays [json]",
+            "clients",
+            _dig("nats", "with_relays", "max_clients"),
+            optional=True,
+        ),
+    ]
+
+
+def _peer_checks() -> list[Check]:
+    cava_60, cava_max = ("peer", "cava_60"), ("peer", "cava_max")
+    device = ("peer", "phase4")
+    return [
+        Check(
+            "peer.cava_60_cpu_percent",
+            "peer: cava at 60/s, CPU",
+            "% of a core",
+            _dig(*cava_60, "cpu_percent"),
+            optional=True,
+        ),
+        Check(
+            "peer.cava_max_updates",
+            "peer: cava at the block rate, updates",
+            "/s",
+            _dig(*cava_max, "updates_per_second"),
+            optional=True,
+        ),
+        Check(
+            "peer.cava_max_cpu_us",
+            "peer: cava at the block rate, CPU per update",
+            "µs",
+            _dig(*cava_max, "cpu_us_per_update"),
+            optional=True,
+        ),
+        Check(
+            "peer.device_floor_cpu_percent",
+            "floor: a copy-only PortAudio callback on the device, CPU",
+            "% of a core",
+            _dig("peer", "device_floor", "cpu_percent"),
+            optional=True,
+        ),
+        Check(
+            "peer.phase4_idle_cpu_percent",
+            "device: CPU, no client",
+            "% of a core",
+            _dig(*device, "idle", "cpu_percent"),
+            "<=",
+            1.5,
+            _dig("peer", "device_floor", "cpu_percent"),
+            "the device floor",
+            optional=True,
+        ),
+        Check(
+            "peer.phase4_full_cpu_us",
+            "device: CPU per update, 1 client at full rate",
+            "µs",
+            _dig(*device, "full", "cpu_us_per_update"),
+            "<=",
+            1.5,
+            _dig(*cava_max, "cpu_us_per_update"),
+            "cava at its highest rate",
+            optional=True,
+        ),
+        Check(
+            "peer.phase4_page_cpu_percent",
+            "device: CPU, 1 client at the page's 60/s",
+            "% of a core",
+            _dig(*device, "page", "engine", "cpu_percent"),
+            "<=",
+            1.5,
+            _dig(*cava_60, "cpu_percent"),
+            "cava at 60/s",
+            optional=True,
+        ),
+    ]
+
+
+def _reference_checks() -> list[Check]:
     ref = ("reference",)
-    checks += [
+    return [
         Check(
             "reference.wake_floor_cpu_percent",
-            "reference: bare thread → Trio wake-up at 172 Hz, CPU",
+            "floor: bare paced thread → token wake-up at 172 Hz, CPU",
             "% of a core",
             _dig(*ref, "wake_floor", "cpu_percent"),
+        ),
+        Check(
+            "reference.copy_floor_cpu_percent",
+            "floor: bare paced thread, one block copy at 172 Hz, CPU",
+            "% of a core",
+            _dig(*ref, "copy_floor", "cpu_percent"),
+        ),
+        Check(
+            "reference.copy_p99_us",
+            "floor: that copy's time, p99",
+            "µs",
+            _dig(*ref, "copy_floor", "copy_us", "p99"),
         ),
         Check(
             "reference.analysis_warm_us",
@@ -156,21 +360,25 @@ def checks_for(formats: list[str], soak: bool) -> list[Check]:
             _dig(*ref, "cold_wake", "after_sleep_us", "p50"),
         ),
     ]
-    return checks
 
 
 def evaluate(results: dict[str, Any], formats: list[str], soak: bool) -> list[dict[str, Any]]:
     rows = []
     for check in checks_for(formats, soak):
         value = check.get(results)
-        if check.limit is None:
+        reference = check.reference(results) if check.reference is not None else None
+        ratio = value / reference if value is not None and reference else None
+        judged = ratio if check.reference is not None else value
+        if value is None and check.optional:
+            status = "skipped"
+        elif check.limit is None:
             status = ""
-        elif value is None or not math.isfinite(value):
+        elif judged is None or not math.isfinite(judged):
             status = "MISS"
         elif check.compare == "<=":
-            status = "ok" if value <= check.limit else "MISS"
+            status = "ok" if judged <= check.limit else "MISS"
         else:
-            status = "ok" if value >= check.limit else "MISS"
+            status = "ok" if judged >= check.limit else "MISS"
         rows.append(
             {
                 "key": check.key,
@@ -180,6 +388,8 @@ def evaluate(results: dict[str, Any], formats: list[str], soak: bool) -> list[di
                 "compare": check.compare or None,
                 "limit": check.limit,
                 "value": value,
+                "reference": reference,
+                "ratio": ratio,
                 "status": status,
             }
         )
@@ -240,8 +450,10 @@ def _number(value: float | None) -> str:
 
 def _cells(row: dict[str, Any]) -> list[str]:
     unit = row["unit"]
-    result = _number(row["value"])
-    return [row["figure"], row["target"], f"{result} {unit}" if row["value"] is not None else "-"]
+    result = f"{_number(row['value'])} {unit}" if row["value"] is not None else "-"
+    if row.get("ratio") is not None:
+        result += f" = {row['ratio']:.2f}× ({_number(row['reference'])} {unit})"
+    return [row["figure"], row["target"], result]
 
 
 def table(report: dict[str, Any]) -> str:

@@ -8,10 +8,14 @@ for one line from the client process.
 
 Scenarios, in order (each figure keyed as in :data:`report.CHECKS`):
 
+``idle``
+    paced tone source, no client: the CPU share of an engine that rests; then the first
+    frame's latency for a client connecting to the resting engine, a few times over.
 ``realtime``
     paced tone source; 1, then 10 ``trio-websocket`` clients, then 100 clients of the
     many-client implementation (``raw`` by default): callback time (over all three windows),
-    latency with 1 and 100 clients, CPU and RSS with 1 and 10 clients.
+    latency with 1 and 100 clients, CPU and RSS with 1 and 10 clients; then one client at the
+    page's rate (``?fps=60``).
 ``fanout``
     paced; clients added in steps (1, 10, 50, 100, 200, 300, … up to ``fanout_max``) until a
     step fails: every client must receive every frame (no ``frameCount`` gap, ``dropped``
@@ -19,9 +23,14 @@ Scenarios, in order (each figure keyed as in :data:`report.CHECKS`):
     :data:`REALTIME_LATENCY_MS`. A failed step is tried once more before it counts.
 ``throughput``
     unpaced source (as fast as the bridge takes blocks), one client: frames per second that
-    reach the client, and spectra per second out of the processor.
+    reach the client, and frames per CPU-second of the engine.
 ``reference`` (first, before any engine starts)
-    what this machine charges for a wake-up: :mod:`.reference`.
+    what this machine charges for a wake-up and a copy: :mod:`.reference`.
+``peer``
+    cava and the engine on the same virtual device with the same signal playing
+    (:mod:`.peer`): cava at 60 updates a second and at the block rate; the engine with no
+    client, one client at full rate, and one client at the page's rate. Skipped, with the
+    reason, where cava or the virtual device is missing.
 ``soak`` (``--soak`` only)
     paced, 10 clients, RSS sampled every few seconds for ``soak_seconds``.
 
@@ -44,14 +53,18 @@ from typing import Any
 import attrs
 import orjson
 import trio
+import trio_websocket
 
 from ..config import Config, deep_merge, structure_config, unstructure_config
 from ..engine import Engine
+from . import peer
 from .client import percentiles
 from .options import BenchOptions
-from .reference import cold_wake, copy_floor, wake_floor
+from .reference import cold_wake, copy_floor, device_floor, wake_floor
 
 FRAME_RATE = 44100 / 256
+PAGE_FPS = 60
+FIRST_FRAME_TRIALS = 10
 FANOUT_STEPS = (1, 10, 50, 100, 200, 300)
 FANOUT_INCREMENT = 100
 REALTIME_SHARE = 0.95
@@ -122,10 +135,12 @@ class Window:
 
     def close(self) -> dict[str, float]:
         elapsed = time.monotonic() - self.started
+        used = cpu_seconds() - self.cpu
         assert self.engine.processor is not None and self.engine.bridge is not None
         return {
             "seconds": elapsed,
-            "cpu_percent": 100.0 * (cpu_seconds() - self.cpu) / elapsed,
+            "cpu_seconds": used,
+            "cpu_percent": 100.0 * used / elapsed,
             "rss_mb": rss_mb(),
             "processed_fps": (self.engine.processor.stats.processed - self.processed) / elapsed,
             "captured_fps": (self.engine.bridge.stats.captured - self.captured) / elapsed,
@@ -209,9 +224,12 @@ async def running_engine(source: str, *, paced: bool) -> AsyncIterator[Engine]:
             nursery.cancel_scope.cancel()
 
 
-def ws_url(engine: Engine, fmt: str) -> str:
+def ws_url(engine: Engine, fmt: str, fps: float | None = None) -> str:
     assert engine.urls is not None
-    return engine.urls[1] + ("" if fmt == "json" else f"?format={fmt}")
+    query = [f"format={fmt}"] if fmt != "json" else []
+    if fps is not None:
+        query.append(f"fps={fps:g}")
+    return engine.urls[1] + ("?" + "&".join(query) if query else "")
 
 
 # ------------------------------------------------------------------ judging a window
@@ -280,6 +298,63 @@ class Suite:
                 )
             if callbacks:
                 out["callback_us"] = percentiles(durations, 1e6)
+            self.progress(f"{fmt}: real time, 1 client at {PAGE_FPS} fps, {seconds:g} s")
+            async with client_process(ws_url(engine, fmt, PAGE_FPS), "raw") as clients:
+                out["page"] = await self._window(engine, clients, 1, "raw", callbacks=False)
+        return out
+
+    async def idle(self) -> dict[str, Any]:
+        """The engine with nobody listening, then the first frame of a client that connects."""
+        seconds = self.options.seconds
+        self.progress(f"idle: no client, {seconds:g} s")
+        async with running_engine(self.options.source, paced=True) as engine:
+            await trio.sleep(self.warmup)
+            window = Window(engine)
+            window.open()
+            await trio.sleep(seconds)
+            figures = window.close()
+            self.progress(f"idle: first frame after rest, {FIRST_FRAME_TRIALS} clients")
+            first = await first_frame_latency(engine, FIRST_FRAME_TRIALS)
+        return {"engine": figures, "first_frame_ms": first}
+
+    async def peer(self) -> dict[str, Any]:
+        """cava and the engine on the same virtual device, the same signal playing."""
+        reason = peer.missing()
+        if reason is not None:
+            self.progress(f"peer: skipped ({reason})")
+            return {"skipped": reason}
+        seconds = self.options.seconds
+        out: dict[str, Any] = {}
+        async with peer.signal_playing():
+            for rate in (PAGE_FPS, round(FRAME_RATE)):
+                self.progress(f"peer: cava at {rate} updates/s, {seconds:g} s")
+                out[f"cava_{rate}"] = await peer.measure_cava(rate, seconds)
+            self.progress(f"peer: phase4 on the device, no client / 1 client / page, {seconds:g} s")
+            out["phase4"] = await self._device_windows()
+            self.progress(f"peer: device floor (a copy-only PortAudio callback), {seconds:g} s")
+            out["device_floor"] = await device_floor(256, 44100, seconds, cpu_seconds)
+        out["cava_max"] = out[f"cava_{round(FRAME_RATE)}"]
+        return out
+
+    async def _device_windows(self) -> dict[str, Any]:
+        seconds = self.options.seconds
+        out: dict[str, Any] = {}
+        for name, value in (peer.virtual_audio_environment() or {}).items():
+            os.environ.setdefault(name, value)  # before PortAudio is first loaded
+        async with running_engine("device", paced=True) as engine:
+            await trio.sleep(self.warmup)
+            window = Window(engine)
+            window.open()
+            await trio.sleep(seconds)
+            out["idle"] = window.close()
+            for name, fps in (("full", None), ("page", PAGE_FPS)):
+                async with client_process(ws_url(engine, "json", fps), "raw") as clients:
+                    measured = await self._window(engine, clients, 1, "raw", callbacks=False)
+                measured["updates_per_second"] = measured["min_received"] / measured["seconds"]
+                measured["cpu_us_per_update"] = (
+                    1e6 * measured["engine"]["cpu_seconds"] / max(1, measured["min_received"])
+                )
+                out[name] = measured
         return out
 
     async def _window(
@@ -339,6 +414,7 @@ class Suite:
         summary = clients_summary(result, seconds)
         return {
             "client_fps": summary["min_received"] / summary["seconds"],
+            "frames_per_cpu_second": summary["min_received"] / engine_figures["cpu_seconds"],
             "engine": engine_figures,
             "dropped": summary["dropped"],
             "missing": summary["missing"],
@@ -388,6 +464,20 @@ class Suite:
         }
 
 
+async def first_frame_latency(engine: Engine, trials: int) -> dict[str, float | int]:
+    """Milliseconds from a finished handshake to the first message, for a client that
+    connects to a resting engine (each trial waits for the engine to rest again)."""
+    latencies = []
+    for _ in range(trials):
+        await trio.sleep(0.3)
+        assert engine.bridge is not None and not engine.bridge.listening
+        async with trio_websocket.open_websocket_url(ws_url(engine, "json")) as ws:
+            started = time.perf_counter()
+            await ws.get_message()
+            latencies.append(time.perf_counter() - started)
+    return percentiles(latencies, 1e3)
+
+
 def fanout_steps(limit: int) -> list[int]:
     steps = [n for n in FANOUT_STEPS if n <= limit]
     n = FANOUT_STEPS[-1] + FANOUT_INCREMENT
@@ -403,7 +493,7 @@ async def run_suite(options: BenchOptions, progress: Progress) -> dict[str, Any]
     """Every scenario; the result is what :mod:`.report` turns into checks, a table and JSON."""
     suite = Suite(options, progress)
     formats = [f for f in options.formats if f == "json" or binary_available()]
-    progress(f"reference: bare wake-up floor and cold-wake factor, {options.seconds:g} s")
+    progress(f"reference: bare wake-up, bare copy, cold-wake factor, {options.seconds:g} s")
     results: dict[str, Any] = {
         "formats": {},
         "reference": {
@@ -412,6 +502,7 @@ async def run_suite(options: BenchOptions, progress: Progress) -> dict[str, Any]
             "cold_wake": cold_wake(256, 44100),
         },
     }
+    results["idle"] = await suite.idle()
     per_format: dict[str, dict[str, Any]] = {fmt: {} for fmt in formats}
     # Real time first for every format: its RSS must not carry what hundreds of fan-out
     # clients left in the allocator's arenas.
@@ -426,6 +517,14 @@ async def run_suite(options: BenchOptions, progress: Progress) -> dict[str, Any]
         per_format[fmt]["fanout"] = await suite.fanout(fmt)
     results["formats"] = per_format
     results["binary_available"] = binary_available()
+    if options.peer:
+        results["peer"] = await suite.peer()
+    if options.nats:
+        from .nats import nats_bench
+
+        results["nats"] = await nats_bench(
+            options.nats, seconds=options.seconds, fanout_max=options.fanout_max, progress=progress
+        )
     if options.soak:
         results["soak"] = await suite.soak()
     return results

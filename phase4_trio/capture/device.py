@@ -19,6 +19,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -103,6 +104,8 @@ class DeviceCapture:
         self.open_failures = 0
         self.callbacks = 0
         self.last_error = ""
+        # Told (state, reason) when the stream is lost (RECONNECTING) and back (RUNNING).
+        self.on_state: Callable[[CaptureState, str], None] | None = None
         # A stream that delivers nothing for this long is taken for dead. PulseAudio's null
         # sink may take up to 2 s to deliver the first block, so never less than 5 s.
         self.stall_timeout = max(5.0, 50 * self.block_size / self.sample_rate)
@@ -222,6 +225,8 @@ class DeviceCapture:
                 lost_at = time.monotonic()
                 self.last_error = reason
                 self.state = CaptureState.RECONNECTING
+                if self.on_state is not None:
+                    self.on_state(self.state, reason)
                 log.warning(
                     "capture from %s stopped: %s; reconnecting", self.device.label(), reason
                 )
@@ -231,6 +236,8 @@ class DeviceCapture:
                 await self._reconnect(bridge, finished)
                 self.restarts += 1
                 self.state = CaptureState.RUNNING
+                if self.on_state is not None:
+                    self.on_state(self.state, "")
                 log.warning(
                     "capture from %s resumed after %.1f s (%d failed attempt(s) so far)",
                     self.device.label(),

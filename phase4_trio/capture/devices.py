@@ -12,9 +12,11 @@ only after :func:`reinitialize_portaudio`.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import threading
+from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
@@ -59,6 +61,24 @@ class DeviceInfo:
     def label(self) -> str:
         """``1 'default' (ALSA)``: how messages name a device."""
         return f"{self.index} {self.name!r} ({self.hostapi})"
+
+
+VIRTUAL_AUDIO_DIR = "/tmp/phase4-pulse"
+
+
+def virtual_audio_environment() -> dict[str, str] | None:
+    """The environment a PulseAudio client needs to reach ``scripts/virtual-audio``'s private
+    server, or None when it is not running. Its runtime directory is ``VIRTUAL_AUDIO_DIR``
+    (default ``/tmp/phase4-pulse``), the same default the script uses."""
+    folder = Path(os.environ.get("VIRTUAL_AUDIO_DIR", VIRTUAL_AUDIO_DIR))
+    socket = folder / "pulse" / "native"
+    if not socket.is_socket():
+        return None
+    return {
+        "XDG_RUNTIME_DIR": str(folder),
+        "PULSE_SERVER": f"unix:{socket}",
+        "PULSE_CLIENTCONFIG": str(folder / "client.conf"),
+    }
 
 
 def load_sounddevice() -> ModuleType:

@@ -12,7 +12,8 @@ from numpy.typing import NDArray
 
 from .beat import BeatClock
 from .flux import LOW_BAND_GAIN, LOW_BAND_HZ, SpectralFlux
-from .onset import OnsetDetector
+from .level import block_levels, mono_mix
+from .novelty import Novelty
 from .spectrum import MagnitudeSpectrum, bin_frequencies
 from .tempo import (
     DEFAULT_TEMPO_RANGE,
@@ -31,7 +32,7 @@ __all__ = [
     "Analyzer",
     "BeatClock",
     "MagnitudeSpectrum",
-    "OnsetDetector",
+    "Novelty",
     "SpectralFlux",
     "TempoEstimate",
     "TempoTracker",
@@ -43,15 +44,23 @@ __all__ = [
 
 @attrs.frozen
 class Analysis:
-    """One block's results; the arrays are fresh per block and read-only."""
+    """One block's results; the arrays are fresh per block and read-only.
+
+    ``rms``, ``peak`` (linear, 1.0 = full scale) and ``zero_crossing_rate`` (sign changes per
+    second) come from the block's samples (:mod:`.level`), for outputs a spectrum cannot feed.
+    ``beat_phase`` is the position within the current beat (0-1) at the block's end and
+    ``beat`` whether a beat fell in the block (:class:`TempoTracker`).
+    """
 
     magnitudes: NDArray[np.float32]
     flux: NDArray[np.float32]
     bpm: float
     bpm_confidence: float
-    # Position within the current beat (0-1) at the block's end, and whether a beat fell in it.
-    beat_phase: float
-    beat: bool
+    beat_phase: float = 0.0
+    beat: bool = False
+    rms: float = 0.0
+    peak: float = 0.0
+    zero_crossing_rate: float = 0.0
 
 
 class Analyzer:
@@ -94,9 +103,17 @@ class Analyzer:
         # Shared with every consumer and kept here for the next flux: make that read-only real.
         magnitudes.setflags(write=False)
         flux.setflags(write=False)
+        levels = block_levels(mono_mix(blocks), self.sample_rate)
         tempo = self._tempo
         results = []
-        for row_magnitudes, row_flux in zip(magnitudes, flux, strict=True):
+        for row_magnitudes, row_flux, rms, peak, crossings in zip(
+            magnitudes,
+            flux,
+            levels.rms.tolist(),
+            levels.peak.tolist(),
+            levels.zero_crossing_rate.tolist(),
+            strict=True,
+        ):
             tempo.push(row_flux, row_magnitudes)
             results.append(
                 Analysis(
@@ -106,6 +123,9 @@ class Analyzer:
                     tempo.confidence,
                     tempo.beat_phase,
                     tempo.beat,
+                    rms,
+                    peak,
+                    crossings,
                 )
             )
         return results

@@ -1,16 +1,13 @@
-"""Where the beats fall: phase of a beat grid in an onset-strength signal, and a clock that ticks.
+"""Where the beats fall: the phase of a beat grid in a novelty signal, and a clock that ticks.
 
 Given a beat period (from the tempo estimate), the grid's phase is the one whose beats, and
-their repeats back through the last few seconds, land on the most onset strength: the
-comb-template phase search of Davies & Plumbley (2007), with older beats weighted down so the
-phase follows a drummer who drifts. The same search at twice the period tells the metrical
-level: if the off-beats of the slower grid carry about as much as its beats, the faster level is
-the beat a listener taps (click tracks, drum & bass snares); if they are clearly weaker, the
-faster "beats" are only subdivisions (hi-hat eighths over a slow backbeat).
-
-:class:`BeatClock` then emits beats block by block from the latest grid, as a predictor does
-in a real-time beat tracker: a beat is flagged on the block it falls in, ahead of the onset
-strength that would confirm it, so a visual can flash in time rather than late.
+their repeats back through the last few seconds, land on the most novelty: the comb-template
+phase search of Davies & Plumbley (2007), with older beats weighted down so the phase follows a
+drummer who drifts, and with inertia, so a swung off-beat that scores as well as the beat for a
+moment does not take the beats over. :class:`BeatClock` then flags beats block by block from the
+latest grid, as the predictor of a real-time beat tracker does: a beat is flagged on the block
+it falls in, ahead of the novelty that would confirm it, so a visual can flash in time rather
+than late.
 """
 
 from __future__ import annotations
@@ -28,84 +25,61 @@ PHASE_SPAN_SECONDS = 4.0
 # "away" is beyond a Gaussian PHASE_INERTIA_WIDTH of a period wide.
 PHASE_INERTIA = 0.4
 PHASE_INERTIA_WIDTH = 0.1
-# Blocks either side of the exact off-beat searched for it: a sub-block period puts alternate
-# beats on different block boundaries.
-_OFFBEAT_REACH = 2.0
-# Phase search resolution, in blocks (refined further by a parabola through the best three).
-_PHASE_STEP = 0.5
+# Smoothing of the novelty before phases are scored: a beat a few ms off the grid still scores.
+_SMOOTHING = np.array([1.0, 2.0, 3.0, 2.0, 1.0]) / 9.0
 
 
-def smooth(onset: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Onset strength smeared over ±2 blocks, so a beat a few ms off the grid still scores."""
-    kernel = np.array([1.0, 2.0, 3.0, 2.0, 1.0]) / 9.0
-    smoothed: NDArray[np.float64] = np.convolve(onset, kernel, "same")
+def smooth(novelty: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Novelty smeared over ±2 blocks."""
+    smoothed: NDArray[np.float64] = np.convolve(novelty, _SMOOTHING, "same")
     return smoothed
 
 
 def phase_scores(
-    onset: NDArray[np.float64], period: float, frame_rate: float, decay: bool = True
-) -> tuple[NDArray[np.float64], float]:
+    novelty: NDArray[np.float64], period: float, frame_rate: float, decay: bool = True
+) -> NDArray[np.float64]:
     """Scores of beat grids of ``period`` blocks whose latest beat is ``lag`` blocks old.
 
-    Returns the scores for lags ``0, step, 2·step, ... < period`` and the step. Each score is
-    the weighted sum of ``onset`` (linearly interpolated) at the grid's beats back through
-    :data:`PHASE_SPAN_SECONDS`, older beats weighing less when ``decay`` is set.
+    One score per whole lag ``0, 1, ... < period``: the sum of ``novelty`` (linearly
+    interpolated) at the grid's beats, back through :data:`PHASE_SPAN_SECONDS` with older
+    beats weighing less when ``decay`` is set, else back through the whole signal, equally.
     """
-    count = len(onset)
-    step = _PHASE_STEP
-    lags = np.arange(0.0, period, step)
-    beats = max(1, min(int(PHASE_SPAN_SECONDS * frame_rate / period), int((count - 1) / period)))
+    count = len(novelty)
+    beats = int((count - 1) / period)
+    if decay:
+        beats = min(beats, int(PHASE_SPAN_SECONDS * frame_rate / period))
+    beats = max(1, beats)
     back = np.arange(beats) * period
+    lags = np.arange(math.ceil(period), dtype=np.float64)
+    positions = (count - 1) - back[:, np.newaxis] - lags[np.newaxis, :]
+    whole = positions.astype(np.intp)
+    fraction = positions - whole
+    following = novelty[np.minimum(whole + 1, count - 1)]
+    values = novelty[whole] * (1.0 - fraction) + following * fraction
     weights = np.exp(-back / (PHASE_DECAY_SECONDS * frame_rate)) if decay else np.ones(beats)
-    positions = (count - 1) - lags[:, np.newaxis] - back[np.newaxis, :]
-    values = np.interp(positions.ravel(), np.arange(count), onset).reshape(positions.shape)
-    scores: NDArray[np.float64] = values @ weights
-    return scores, step
+    scores: NDArray[np.float64] = weights @ values
+    return scores
 
 
-def best_lag(scores: NDArray[np.float64], step: float, expected: float | None = None) -> float:
-    """The lag of the highest score, refined between grid steps by a parabola through three.
+def best_lag(scores: NDArray[np.float64], period: float, expected: float | None = None) -> float:
+    """The lag of the highest score, refined between whole lags by a parabola through three.
 
     With an ``expected`` lag (where the grid being followed puts its latest beat), scores are
     weighed down with their distance from it, so that a phase the beats already follow keeps
-    them unless another scores clearly higher: a swung off-beat that scores as well as the
-    beat for a moment does not make the beats jump to it and back.
+    them unless another scores clearly higher.
     """
+    size = len(scores)
     if expected is not None:
-        period = len(scores) * step
-        distance = np.abs(
-            (np.arange(len(scores)) * step - expected + period / 2) % period - period / 2
-        )
+        distance = np.abs((np.arange(size) - expected + period / 2) % period - period / 2)
         closeness = np.exp(-0.5 * (distance / (PHASE_INERTIA_WIDTH * period)) ** 2)
         scores = scores * (1.0 - PHASE_INERTIA + PHASE_INERTIA * closeness)
     index = int(np.argmax(scores))
-    size = len(scores)
-    left = scores[(index - 1) % size]
-    middle = scores[index]
-    right = scores[(index + 1) % size]
+    left = float(scores[index - 1])
+    middle = float(scores[index])
+    right = float(scores[(index + 1) % size])
     curvature = left - 2.0 * middle + right
     shift = 0.0 if curvature >= 0.0 else 0.5 * (left - right) / curvature
-    return (index + max(-0.5, min(0.5, shift))) * step
-
-
-def offbeat_ratio(onset: NDArray[np.float64], period: float, frame_rate: float) -> float:
-    """How much the off-beats of a grid of ``period`` blocks carry, relative to its beats.
-
-    Both grids (beats and off-beats half a period later) are scored above the median of all
-    phases, so steady background does not count; 1.0 means the off-beats are as strong as
-    the beats (the true beat is twice as fast), near 0 that they carry nothing.
-    """
-    # Unweighted: the off-beats are half a period older than the beats they are compared with.
-    scores, step = phase_scores(onset, period, frame_rate, decay=False)
-    index = int(np.argmax(scores))
-    opposite = index + round(0.5 * period / step)
-    reach = round(_OFFBEAT_REACH / step)
-    window = np.arange(opposite - reach, opposite + reach + 1) % len(scores)
-    floor = float(np.median(scores))
-    top = float(scores[index]) - floor
-    if top <= 0.0:
-        return 1.0
-    return max(0.0, float(scores[window].max()) - floor) / top
+    return (index + max(-0.5, min(0.5, shift))) % period
 
 
 class BeatClock:
@@ -122,11 +96,11 @@ class BeatClock:
         self._next = math.inf
         self._last = -math.inf
 
-    def expected_lag(self, newest: int) -> float | None:
-        """How many blocks before block ``newest`` the current grid put its latest beat."""
+    def expected_lag(self) -> float | None:
+        """How long before the start of block :attr:`now` the grid put its latest beat."""
         if self.period <= 0.0 or not math.isfinite(self._next):
             return None
-        return (newest - self._next) % self.period
+        return (self.now - self._next) % self.period
 
     def align(self, anchor: float, period: float) -> None:
         """Follow a grid with a beat at ``anchor`` (any time, past or future) every ``period``."""

@@ -1,28 +1,31 @@
-"""Tempo from spectral flux: onset strength, its autocorrelation, and the metrical level.
+"""Tempo and beats from spectral flux: novelty, its autocorrelation, the metrical level, the grid.
 
 The original picked onsets with a threshold and voted over their intervals, which quantises
-every interval to whole blocks and easily lands an octave off. Here the autocorrelation of an
-onset-strength signal stands in for the histogram of *all* inter-onset intervals (weighted
-towards the last few seconds, so a tempo change is followed), each peak in the tempo range is
-a candidate beat period, and the candidates are ranked as the beat-tracking literature does:
-the autocorrelation summed over the period's first multiples (a comb: a beat repeats, a
-subdivision that does not fit the bar does not) times a log-normal tempo prior around 120 BPM
-(Ellis 2007; the prior of librosa's tempo estimate). Which of two octave-related levels a
-listener would tap is left to the off-beats of the slower one (:mod:`.beat`). The winner's
-period is fitted through the peaks at all its multiples, each centred to a fraction of a block.
-docs/dsp.md has the method, its parameters and the accuracy it reaches.
+every interval to whole blocks and easily lands an octave off. Here the autocorrelation of a
+novelty signal (:mod:`.novelty`) stands in for the histogram of *all* inter-onset intervals,
+weighted towards the last few seconds so a tempo change is followed; each peak in the tempo
+range is a candidate beat period, ranked as the beat-tracking literature does: the
+autocorrelation summed over the period's metrical multiples (a comb: a beat is subdivided and
+repeats at the half bar and the bar; a lag of three eighths does not) times a log-normal tempo
+prior around 120 BPM (Ellis 2007, the prior of librosa's tempo estimate). Which of two
+octave-related levels a listener would tap is decided by :mod:`.meter`; the chosen period is
+fitted through the autocorrelation peaks at all its multiples, each centred to a fraction of a
+block, and the beat grid's phase is found by :mod:`.beat`. docs/dsp.md has the method, its
+parameters and the accuracy it reaches.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import attrs
 import numpy as np
 from numpy.typing import NDArray
 
-from .beat import BeatClock, best_lag, offbeat_ratio, phase_scores, smooth
-from .onset import OnsetDetector
+from .beat import BeatClock, best_lag, phase_scores, smooth
+from .meter import choose_level
+from .novelty import Novelty
 
 # The tempo range searched by default; ``dsp.tempo_range`` in the config.
 DEFAULT_TEMPO_RANGE = (70.0, 180.0)
@@ -40,21 +43,22 @@ PRIOR_OCTAVES = 1.0
 # Lags, in candidate periods, summed into a candidate's salience: the duple metrical hierarchy
 # around a beat (its subdivision, itself, the half bar, the bar in 4/4).
 COMB_FACTORS = (0.5, 1.0, 2.0, 4.0)
-# The faster of two octave-related levels wins when its half period repeats at least this
-# fraction as strongly as its period (it is subdivided, so it is a beat, not a subdivision)...
-SUBDIVISION_THRESHOLD = 0.45
-# ...or when the slower level's off-beats carry at least this fraction of its beats.
-OFFBEAT_THRESHOLD = 0.8
-# Distances from the thresholds at which the octave decision counts as certain.
-SUBDIVISION_MARGIN = 0.45
-OFFBEAT_MARGIN = 0.1
-# The music has stopped when the last STOP_SECONDS hold no onset at least STOP_FRACTION as strong
-# as the history's strongest.
+# The best candidate is certain when its strongest rival scores at most 1 - RIVAL_MARGIN of it.
+RIVAL_MARGIN = 0.5
+# The music has stopped when the last STOP_SECONDS hold no novelty at least STOP_FRACTION as
+# strong as the history's STOP_RANK-th strongest frame (not the strongest: one outlier, such as
+# the first hit after silence, must not make the rest look like silence).
 STOP_SECONDS = 1.25
 STOP_FRACTION = 0.2
-# Where an onset's strength peaks after the onset, as a fraction of the FFT window's length.
+STOP_RANK = 8
+# Where a sliding window's novelty peaks after the onset, as a fraction of the window's length.
 ONSET_DELAY_WINDOWS = 0.25
-# Below this peak-over-mean onset strength there are no onsets, only steady sound.
+# The whole history's period replaces the recent one's when they are this close (in frames):
+# the tempo has then been steady over it, and more beats make a finer fit.
+_STEADY_AGREEMENT = 0.5
+# A peak within this fraction of a whole multiple or fraction of the period is the same pulse.
+_FAMILY_TOLERANCE = 0.04
+# Below this peak-over-mean novelty there are no onsets, only steady sound.
 MIN_CONTRAST = 0.05
 # Below this confidence the tempo is reported as unknown (0).
 MIN_CONFIDENCE = 0.3
@@ -76,23 +80,23 @@ UNKNOWN = TempoEstimate(0.0, 0.0)
 
 
 def estimate_tempo(
-    onset: NDArray[np.float64],
+    novelty: NDArray[np.float64],
     frame_rate: float,
     tempo_range: tuple[float, float] = DEFAULT_TEMPO_RANGE,
 ) -> TempoEstimate:
-    """Tempo of an onset-strength signal sampled at ``frame_rate`` frames per second.
+    """Tempo of a novelty signal sampled at ``frame_rate`` frames per second.
 
     Unknown until the signal covers two periods of the slowest tempo, and whenever nothing
     in it repeats. ``bpm`` is 0 while the confidence is below :data:`MIN_CONFIDENCE`.
     """
-    period, confidence = estimate_period(onset, frame_rate, tempo_range)
+    period, confidence = estimate_period(novelty, frame_rate, tempo_range)
     if period == 0.0:
         return TempoEstimate(0.0, confidence)
     return TempoEstimate(60.0 * frame_rate / period, confidence)
 
 
 def estimate_period(
-    onset: NDArray[np.float64],
+    novelty: NDArray[np.float64],
     frame_rate: float,
     tempo_range: tuple[float, float] = DEFAULT_TEMPO_RANGE,
 ) -> tuple[float, float]:
@@ -100,23 +104,29 @@ def estimate_period(
     low, high = tempo_range
     shortest = frame_rate * 60.0 / high
     longest = frame_rate * 60.0 / low
-    count = len(onset)
+    count = len(novelty)
     if count < 2 * longest + 2 * _PEAK_HALF_WIDTH:
         return 0.0, 0.0
-    if float(onset.max() - onset.mean()) < MIN_CONTRAST:
+    if float(novelty.max() - novelty.mean()) < MIN_CONTRAST:
         return 0.0, 0.0
-    acf = _autocorrelation(onset, RECENCY_SECONDS * frame_rate)
-    lag = _most_salient_peak(acf, shortest, longest, frame_rate)
-    if lag is None:
+    recent = _autocorrelation(novelty, round(RECENCY_SECONDS * frame_rate))
+    peaks, scores = _candidates(recent, shortest, longest, frame_rate)
+    if len(peaks) == 0:
         return 0.0, 0.0
-    positive: list[float] = np.maximum(acf, 0.0).tolist()
-    period, periodicity = _fit_period(positive, lag)
+    positive: list[float] = np.maximum(recent, 0.0).tolist()
+    period, periodicity = _fit_period(positive, int(peaks[np.argmax(scores)]))
     if periodicity < MIN_CONFIDENCE:
         return 0.0, periodicity
-    period, certainty = _metrical_level(
-        smooth(onset), positive, period, shortest, longest, frame_rate
-    )
-    return period, periodicity * certainty
+    choice = choose_level(smooth(novelty), recent, period, shortest, longest, frame_rate)
+    if not math.isclose(choice.period, period):
+        period, level_periodicity = _fit_period(positive, round(choice.period))
+        periodicity = max(periodicity, level_periodicity)
+    steady: list[float] = np.maximum(_autocorrelation(novelty, None), 0.0).tolist()
+    steady_period, _ = _fit_period(steady, round(period))
+    if abs(steady_period - period) <= _STEADY_AGREEMENT:
+        period = steady_period
+    distinct = min(1.0, (1.0 - _rivalry(peaks, scores, period)) / RIVAL_MARGIN)
+    return period, periodicity * choice.certainty * distinct
 
 
 def _fft_size(minimum: int) -> int:
@@ -130,25 +140,42 @@ def _fft_size(minimum: int) -> int:
     return best
 
 
-def _autocorrelation(onset: NDArray[np.float64], recency: float) -> NDArray[np.float64]:
-    """Autocorrelation up to half the length, the history weighted towards its end, 1.0 at 0.
+def _autocorrelation(novelty: NDArray[np.float64], recency: int | None) -> NDArray[np.float64]:
+    """Autocorrelation up to half the length, 1.0 at lag 0; with a ``recency`` (in frames),
+    the history weighted towards its end.
 
-    Frame ``i`` of ``n`` weighs ``exp(-(n - 1 - i) / recency)``; each lag is divided by the
-    same sum over the weights alone, so it is unbiased (a beat's later repeats are not
-    penalised, which the comb and the multi-peak fit both rely on) and a tempo change shows
-    in the peaks within a few seconds.
+    Frame ``i`` of ``n`` weighs ``exp(-(n - 1 - i) / recency)`` (1 without a recency); each lag
+    is divided by the same sum over the weights alone, so it is unbiased (a beat's later
+    repeats are not penalised, which the comb and the multi-peak fit both rely on). Weighted,
+    a tempo change shows in the peaks within a few seconds; unweighted, a steady tempo's peaks
+    are as sharp as the whole history makes them.
     """
-    count = len(onset)
+    count = len(novelty)
     lags = count // 2
-    weights = np.exp((np.arange(count) - (count - 1)) / recency)
-    mean = float(weights @ onset) / float(weights.sum())
     size = _fft_size(count + lags)
-    spectrum = np.fft.rfft(weights * (onset - mean), size)
-    window = np.fft.rfft(weights, size)
+    weights, normaliser = _weighting(count, recency, size)
+    mean = float(weights @ novelty) / float(weights.sum())
+    spectrum = np.fft.rfft(weights * (novelty - mean), size)
     acf = np.fft.irfft(spectrum.real**2 + spectrum.imag**2, size)[:lags]
-    acf /= np.fft.irfft(window.real**2 + window.imag**2, size)[:lags]
-    acf /= acf[0]
+    acf *= normaliser
+    if acf[0] > 0.0:
+        acf /= acf[0]
     return acf
+
+
+@functools.lru_cache(maxsize=8)
+def _weighting(
+    count: int, recency: int | None, size: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The frame weights of :func:`_autocorrelation` and the reciprocal of their own
+    autocorrelation, per lag (the same for every history of this length)."""
+    if recency is None:
+        weights = np.ones(count)
+        return weights, 1.0 / np.arange(count, count - count // 2, -1, dtype=np.float64)
+    weights = np.exp((np.arange(count) - (count - 1)) / recency)
+    window = np.fft.rfft(weights, size)
+    own = np.fft.irfft(window.real**2 + window.imag**2, size)[: count // 2]
+    return weights, 1.0 / own
 
 
 def prior(period: float, frame_rate: float) -> float:
@@ -157,10 +184,10 @@ def prior(period: float, frame_rate: float) -> float:
     return math.exp(-0.5 * octaves * octaves)
 
 
-def _most_salient_peak(
+def _candidates(
     acf: NDArray[np.float64], shortest: float, longest: float, frame_rate: float
-) -> int | None:
-    """The autocorrelation peak in the tempo range with the highest comb salience × prior.
+) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    """The autocorrelation peaks in the tempo range (lags) and their comb salience × prior.
 
     Salience is the mean, over :data:`COMB_FACTORS` times the peak's lag, of the
     autocorrelation's maximum near each: a beat is subdivided and repeats at the half bar and
@@ -170,60 +197,33 @@ def _most_salient_peak(
     lo = max(1, math.floor(shortest))
     hi = min(len(acf) - 2, math.ceil(longest))
     if hi <= lo:
-        return None
+        return np.zeros(0, np.intp), np.zeros(0)
     inner = acf[lo : hi + 1]
     peaks = np.flatnonzero((inner >= acf[lo - 1 : hi]) & (inner > acf[lo + 1 : hi + 2]))
     peaks = peaks[inner[peaks] > 0.0] + lo
-    if len(peaks) == 0:
-        return None
-    near = np.maximum.reduce([np.roll(acf, shift) for shift in (-1, 0, 1)])
-    best: int | None = None
-    best_score = 0.0
-    for lag in peaks.tolist():
-        taps = [round(lag * factor) for factor in COMB_FACTORS if lag * factor < len(acf) - 1]
-        salience = float(np.maximum(near[taps], 0.0).mean())
-        score = salience * prior(lag, frame_rate)
-        if score > best_score:
-            best, best_score = lag, score
-    return best
+    near = np.maximum(np.maximum(acf[:-2], acf[1:-1]), acf[2:])
+    taps = np.rint(peaks[:, np.newaxis] * np.array(COMB_FACTORS)).astype(np.intp) - 1
+    inside = taps < len(near)
+    salience = (np.maximum(near[np.minimum(taps, len(near) - 1)], 0.0) * inside).sum(axis=1)
+    salience /= np.maximum(inside.sum(axis=1), 1)
+    octaves = np.log2(60.0 * frame_rate / peaks / PRIOR_BPM) / PRIOR_OCTAVES
+    return peaks, salience * np.exp(-0.5 * octaves * octaves)
 
 
-def _metrical_level(
-    onset: NDArray[np.float64],
-    positive: list[float],
-    period: float,
-    shortest: float,
-    longest: float,
-    frame_rate: float,
-) -> tuple[float, float]:
-    """Of ``period`` and its double or half within the range, the level a listener would tap.
+def _rivalry(peaks: NDArray[np.intp], scores: NDArray[np.float64], period: float) -> float:
+    """The best score of a peak that is not the same pulse as ``period``, relative to the best
+    score of one that is (0-1).
 
-    Returns the period and how certain the choice is (1 when the range holds only one level).
-    The faster level wins when it is itself subdivided (its half period repeats at least
-    :data:`SUBDIVISION_THRESHOLD` as strongly as its period: hi-hat eighths under a
-    drum & bass beat) or when the slower level's off-beats are as strong as its beats
-    (:data:`OFFBEAT_THRESHOLD`: a click track); otherwise the faster pulse is only the
-    subdivision of the slower (eighths over a rock beat at 76).
+    A peak at a whole multiple or a whole fraction of the period is the same pulse at another
+    level (the bar, the sub-beat); any other peak is a different reading of the rhythm: a
+    dotted-eighth kick pattern, for one, makes a tempo at 4/3 of the beat a close rival.
     """
-    pairs = []
-    if 0.5 * period >= shortest - 1.0:
-        pairs.append((0.5 * period, period))
-    if 2.0 * period <= longest + 1.0:
-        pairs.append((period, 2.0 * period))
-    chosen, certainty = period, 1.0
-    for fast, slow in pairs:
-        subdivision = _peak_mass(positive, fast / 2) / max(_peak_mass(positive, fast), _EPSILON)
-        offbeats = offbeat_ratio(onset, slow, frame_rate)
-        margin = max(
-            (subdivision - SUBDIVISION_THRESHOLD) / SUBDIVISION_MARGIN,
-            (offbeats - OFFBEAT_THRESHOLD) / OFFBEAT_MARGIN,
-        )
-        chosen, certainty = (fast if margin >= 0.0 else slow), min(1.0, abs(margin))
-        if chosen == fast and fast < period:
-            break
-    if chosen != period and positive[round(chosen)] > 0.0:
-        chosen, _ = _fit_period(positive, round(chosen))
-    return chosen, certainty
+    ratio = peaks / period
+    ratio = np.where(ratio >= 1.0, ratio, 1.0 / ratio)
+    family = np.abs(ratio - np.rint(ratio)) <= _FAMILY_TOLERANCE * ratio
+    if not family.any() or family.all():
+        return 0.0
+    return min(1.0, float(scores[~family].max()) / float(scores[family].max()))
 
 
 def _peak_mass(positive: list[float], centre: float) -> float:
@@ -291,11 +291,11 @@ class TempoTracker:
     beat phase every block.
 
     Per block it keeps references to the block's flux and magnitudes and moves the beat clock
-    on; the heavy step (onset strength of the batch, autocorrelation, fit, beat phase) runs
+    on; the heavy step (novelty of the batch, autocorrelation, level, fit, beat phase) runs
     once per update interval over the last :data:`HISTORY_SECONDS`, so its cost is spread over
     many blocks. ``flux`` and ``magnitudes`` may come from an FFT longer than the block (a
     sliding window, hop = one block): the tracker reads the window length from their size and
-    allows for the later onset peak it brings.
+    allows for the later novelty peak it brings.
     """
 
     def __init__(
@@ -317,7 +317,7 @@ class TempoTracker:
         self._flux: list[NDArray[np.float32]] = []
         self._magnitudes: list[NDArray[np.float32]] = []
         self._clock = BeatClock()
-        self._onsets = OnsetDetector(sample_rate, block_size)
+        self._novelty = Novelty(sample_rate, block_size)
 
     def push(self, flux: NDArray[np.float32], magnitudes: NDArray[np.float32]) -> None:
         """Record one block; both arrays must stay unmodified until the next update."""
@@ -336,30 +336,28 @@ class TempoTracker:
         self._flux.clear()
         self._magnitudes.clear()
         self._clock.clear()
-        self._onsets.reset()
+        self._novelty.reset()
 
-    def _onset_delay(self, bins: int) -> float:
-        """Blocks from an onset to the frame whose onset strength peaks, minus one frame."""
+    def _delay(self, bins: int) -> float:
+        """Blocks from an onset to the middle of the frame whose novelty peaks."""
         window = 2 * (bins - 1)
-        return 1.0 - ONSET_DELAY_WINDOWS * window / self.block_size
+        return max(0.0, ONSET_DELAY_WINDOWS * window / self.block_size - 1.0) - 0.5
 
     def _update(self) -> None:
         blocks = len(self._flux)
         bins = len(self._magnitudes[0])
-        fresh = self._onsets(
-            np.concatenate(self._flux).reshape(blocks, -1),
-            np.concatenate(self._magnitudes).reshape(blocks, -1),
-        )
+        fresh = self._novelty(np.stack(self._flux), np.stack(self._magnitudes))
         self._flux.clear()
         self._magnitudes.clear()
         history = self._history
         history[:-blocks] = history[blocks:]
         history[-blocks:] = fresh
         self._filled = min(len(history), self._filled + blocks)
-        onset = history[len(history) - self._filled :]
-        period, confidence = estimate_period(onset, self.frame_rate, self.tempo_range)
-        recent = onset[-round(STOP_SECONDS * self.frame_rate) :]
-        if period > 0.0 and recent.max() < STOP_FRACTION * onset.max():
+        novelty = history[len(history) - self._filled :]
+        period, confidence = estimate_period(novelty, self.frame_rate, self.tempo_range)
+        recent = novelty[-round(STOP_SECONDS * self.frame_rate) :]
+        strong = float(np.partition(novelty, len(novelty) - STOP_RANK)[len(novelty) - STOP_RANK])
+        if period > 0.0 and recent.max() < STOP_FRACTION * strong:
             period, confidence = 0.0, 0.0
         self.confidence = confidence
         if period == 0.0:
@@ -367,10 +365,10 @@ class TempoTracker:
             self._clock.clear()
             return
         self.bpm = 60.0 * self.frame_rate / period
-        scores, step = phase_scores(smooth(onset), period, self.frame_rate)
-        delay = self._onset_delay(bins)
-        expected = self._clock.expected_lag(self._clock.now)
+        scores = phase_scores(smooth(novelty), period, self.frame_rate)
+        delay = self._delay(bins)
+        expected = self._clock.expected_lag()
         if expected is not None:
-            expected = (expected + delay) % period
-        anchor = self._clock.now - best_lag(scores, step, expected) + delay
-        self._clock.align(anchor, period)
+            expected = (expected - delay) % period
+        lag = best_lag(scores, period, expected)
+        self._clock.align(self._clock.now - lag - delay, period)

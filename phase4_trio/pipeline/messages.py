@@ -15,6 +15,8 @@ class Spectrum:
 
     Derived data (band reductions, encodings, complete WebSocket frames) is cached per key in
     ``_encoded``, so a spectrum is encoded once per format, however many clients receive it.
+    ``rms``, ``peak`` and ``zero_crossing_rate`` describe the block's samples (see
+    :mod:`phase4_trio.dsp.level`).
     """
 
     frame_count: int
@@ -25,6 +27,9 @@ class Spectrum:
     flux: FloatArray
     bpm: float
     bpm_confidence: float
+    rms: float = 0.0
+    peak: float = 0.0
+    zero_crossing_rate: float = 0.0
     _encoded: dict[str, Any] = attrs.field(factory=dict, init=False, repr=False)
 
     def encoded(self, key: str) -> Any:

@@ -108,6 +108,9 @@ class Processor:
                     a.flux,
                     a.bpm,
                     a.bpm_confidence,
+                    a.rms,
+                    a.peak,
+                    a.zero_crossing_rate,
                 )
                 for b, a in zip(run, analyzer.process_batch(data), strict=True)
             ]

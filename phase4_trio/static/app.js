@@ -15,8 +15,9 @@ const $ = (id) => document.getElementById(id);
 
 // ------------------------------------------------------------------ state
 
+// The stream beside the page: /ws for a page at /, /ID/ws for a relay's page at /ID/.
 const DEFAULT_SERVER = location.host
-  ? `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`
+  ? `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${location.pathname.replace(/[^/]*$/, "")}ws`
   : "ws://127.0.0.1:8889/ws";
 const query = new URLSearchParams(location.search);
 const AUTOCONNECT = query.get("connect") !== "0";

@@ -176,9 +176,19 @@ class WebServer:
         self._app = app
         self._observe_latency = observe_latency
         self._listeners: list[trio.SocketListener] = []
+        self._mounts: dict[str, WebServer] = {}
         self._going_away = trio.Event()
         self._refusals = LogLimiter(log)
         self.port = 0  # the bound port, known after bind()
+        # Told (connected, clients now) as each WebSocket client comes and goes (host mode).
+        self.on_client: Callable[[bool, int], None] | None = None
+
+    def mount(self, prefix: str, server: WebServer) -> None:
+        """Let ``server`` answer every request under ``/prefix/`` on this one's address, as
+        if the path were what follows the prefix (so ``/prefix/ws`` is its WebSocket and
+        ``/prefix/`` its page); ``/prefix`` itself redirects there. A relay serves each of
+        several engines this way."""
+        self._mounts[prefix.strip("/")] = server
 
     async def bind(self) -> None:
         """Open the listening sockets now, so a taken port is a start-up error, not a crash."""
@@ -209,6 +219,8 @@ class WebServer:
                 # WebSocket clients are shielded from the cancellation: this is how they
                 # learn of it, so each one gets its close frame before its socket closes.
                 self._going_away.set()
+                for mounted in self._mounts.values():
+                    mounted._going_away.set()
 
     async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
         async with listener:
@@ -249,6 +261,23 @@ class WebServer:
             return
         target = request.target.decode("latin-1")
         path, _, query = target.partition("?")
+        server = self
+        if self._mounts:
+            first, slash, rest = path[1:].partition("/")
+            mounted = self._mounts.get(first)
+            if mounted is not None and not slash:
+                location = f"/{first}/" + (f"?{query}" if query else "")
+                redirect = attrs.evolve(text(308, location), headers=(("Location", location),))
+                self.stats.http_requests += 1
+                await stream.send_all(serialize(redirect, method=request.method.decode()))
+                return
+            if mounted is not None:
+                server, path = mounted, "/" + rest
+        await server._answer(stream, head, request, path, query)
+
+    async def _answer(
+        self, stream: trio.SocketStream, head: bytes, request: h11.Request, path: str, query: str
+    ) -> None:
         headers = {
             name.decode("latin-1").lower(): value.decode("latin-1")
             for name, value in request.headers
@@ -300,6 +329,8 @@ class WebServer:
         stats = self.stats
         stats.clients_connected += 1
         stats.clients_total += 1
+        if self.on_client is not None:
+            self.on_client(True, stats.clients_connected)
         name = f"ws-{stats.clients_total}"
         try:
             with trio.CancelScope(shield=True):
@@ -336,6 +367,8 @@ class WebServer:
                     nursery.cancel_scope.cancel()
         finally:
             stats.clients_connected -= 1
+            if self.on_client is not None:
+                self.on_client(False, stats.clients_connected)
 
     async def _close_on_shutdown(
         self, connection: trio_websocket.WebSocketConnection, client: trio.CancelScope

@@ -92,6 +92,12 @@ def encode(spectrum: Spectrum, *, with_flux: bool = False, dropped: int = 0) -> 
     return b"".join((view[:_DROPPED_OFFSET], count, view[_DROPPED_OFFSET + _DROPPED.size :]))
 
 
+def adopt(spectrum: Spectrum, data: bytes, *, with_flux: bool) -> None:
+    """Cache ``data`` as ``spectrum``'s encoding: it was decoded from exactly these bytes
+    (a relay's spectra), so re-encoding would only rebuild them."""
+    spectrum.remember(_CACHE_KEYS[with_flux], data)
+
+
 def _encode_shared(spectrum: Spectrum, with_flux: bool) -> bytes:
     magnitudes = np.asarray(spectrum.magnitudes, dtype="<f4")
     bins = len(magnitudes)

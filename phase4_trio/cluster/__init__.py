@@ -1,0 +1,6 @@
+"""Past one machine: spectra published through NATS, and relays that serve them to browsers.
+
+``naming`` and ``codec`` are pure (subjects, identifiers, URLs, the metadata message, P4SP back
+into spectra); ``link`` runs nats-py's asyncio client beside Trio; ``publisher`` is the engine's
+NATS output; ``relay`` is ``phase4 relay``. docs/scaling.md describes the topology.
+"""

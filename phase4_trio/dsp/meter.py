@@ -1,0 +1,126 @@
+"""Which metrical level is the beat: a period, or its double or half inside the tempo range.
+
+A groove repeats at its beat, at the sub-beat below it and at the half bar and the bar above,
+so autocorrelation alone cannot tell 84 from 168 BPM. A listener taps the level whose beats
+are *subdivided* (there is something between them) and whose beats are all alike in
+strength, no faster, no slower. Two measurements of a beat grid of period ``p`` with its best
+phase, both relative to the median over all phases (so a steady background counts for
+nothing), give those cues:
+
+* **off-beats**: what the points half a period after its beats collect, as a share of what the
+  beats collect. Near 0: nothing between the beats. Near 1: the off-beats are as strong as the
+  beats, which are then really every other beat of a faster pulse (a click track seen at half
+  its tempo, kick and snare alternating on the beats of a rock groove seen at half).
+
+Going from the slowest level in range to the fastest, the faster of two neighbours ``f`` and
+``s = 2f`` is the beat when ``f`` is itself subdivided (its off-beats carry at least
+:data:`SUBDIVISION_THRESHOLD`: hi-hat eighths under a drum & bass beat at 174) or when the
+slower level's off-beats are about as strong as its beats (:data:`OFFBEAT_THRESHOLD`: a click
+track); otherwise ``f`` is only the subdivision of ``s`` (the hi-hat eighths of a rock beat at
+76, with nothing between them).
+
+The certainty of the choice is how far the measurements stand from the thresholds; a choice
+made on subdivision alone is capped at :data:`SUBDIVISION_ONLY_CERTAINTY`, because that cue
+cannot tell a funk groove at 84 with sixteenth-note hi-hats from one at 168 with eighths (only
+the snare's place in the bar could).
+"""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+import numpy as np
+from numpy.typing import NDArray
+
+from .beat import phase_scores
+
+SUBDIVISION_THRESHOLD = 0.15
+OFFBEAT_THRESHOLD = 0.62
+# Distances from the thresholds at which a choice counts as certain.
+SUBDIVISION_MARGIN = 0.15
+OFFBEAT_MARGIN = 0.08
+SUBDIVIDED_CERTAINTY = 0.45
+# A level needs an autocorrelation peak of at least this near its period to be a candidate:
+# swung eighths, for one, do not repeat every half beat, so they are no level.
+MIN_SUPPORT = 0.1
+# Blocks either side of the exact off-beat searched: a period of a fractional number of blocks
+# puts alternate beats on different block boundaries.
+_OFFBEAT_REACH = 2
+
+
+@attrs.frozen
+class LevelChoice:
+    """The chosen period (blocks) and how certain the choice is (0-1)."""
+
+    period: float
+    certainty: float
+
+
+def offbeat_ratio(smoothed: NDArray[np.float64], period: float, frame_rate: float) -> float:
+    """What the off-beats of the best grid of ``period`` collect, as a share of its beats.
+
+    Both are measured above the median over all phases; unweighted, because the off-beats are
+    half a period older than the beats they are compared with.
+    """
+    scores = phase_scores(smoothed, period, frame_rate, decay=False)
+    size = len(scores)
+    index = int(np.argmax(scores))
+    opposite = index + round(0.5 * period)
+    reach = np.arange(opposite - _OFFBEAT_REACH, opposite + _OFFBEAT_REACH + 1) % size
+    floor = float(np.median(scores))
+    top = float(scores[index]) - floor
+    if top <= 0.0:
+        return 1.0
+    return max(0.0, float(scores[reach].max()) - floor) / top
+
+
+def levels(acf: NDArray[np.float64], period: float, shortest: float, longest: float) -> list[float]:
+    """``period`` and its doubles and halves in ``[shortest, longest]`` (a block of slack each
+    way) that the autocorrelation supports, slowest first."""
+    found = []
+    low = period
+    while low / 2.0 >= shortest - 1.0:
+        low /= 2.0
+    level = low
+    while level <= longest + 1.0:
+        middle = round(level)
+        if middle + 3 <= len(acf) and acf[max(0, middle - 2) : middle + 3].max() >= MIN_SUPPORT:
+            found.append(level)
+        level *= 2.0
+    found.reverse()
+    return found or [period]
+
+
+def choose_level(
+    smoothed: NDArray[np.float64],
+    acf: NDArray[np.float64],
+    period: float,
+    shortest: float,
+    longest: float,
+    frame_rate: float,
+) -> LevelChoice:
+    """The level a listener would tap, among ``period``'s octaves that :func:`levels` finds.
+
+    The certainty is that of the last step up to the chosen level (1 if it is the slowest),
+    and of the refusal to go on to the next faster level, if there is one.
+    """
+    candidates = levels(acf, period, shortest, longest)
+    chosen = candidates[0]
+    certainty = 1.0
+    slow_offbeats = offbeat_ratio(smoothed, chosen, frame_rate)
+    for fast in candidates[1:]:
+        if not math.isclose(fast * 2.0, chosen):
+            break
+        fast_offbeats = offbeat_ratio(smoothed, fast, frame_rate)
+        subdivided = (fast_offbeats - SUBDIVISION_THRESHOLD) / SUBDIVISION_MARGIN
+        doubled = (slow_offbeats - OFFBEAT_THRESHOLD) / OFFBEAT_MARGIN
+        if subdivided < 0.0 and doubled < 0.0:
+            certainty = min(certainty, -max(subdivided, doubled), 1.0)
+            break
+        if subdivided >= 0.0:
+            certainty = min(SUBDIVIDED_CERTAINTY, max(doubled, subdivided))
+        else:
+            certainty = min(1.0, doubled)
+        chosen, slow_offbeats = fast, fast_offbeats
+    return LevelChoice(chosen, certainty)
