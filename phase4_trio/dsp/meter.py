@@ -35,10 +35,10 @@ from numpy.typing import NDArray
 
 from .beat import phase_scores
 
-SUBDIVISION_THRESHOLD = 0.15
+SUBDIVISION_THRESHOLD = 0.07
 OFFBEAT_THRESHOLD = 0.62
 # Distances from the thresholds at which a choice counts as certain.
-SUBDIVISION_MARGIN = 0.15
+SUBDIVISION_MARGIN = 0.07
 OFFBEAT_MARGIN = 0.08
 SUBDIVIDED_CERTAINTY = 0.45
 # A level needs an autocorrelation peak of at least this near its period to be a candidate:

@@ -29,11 +29,15 @@ FIRST_BIN = 4
 BIN_FLOOR = 10 ** (-50 / 20)
 # Time constant of the running level the flux is divided by.
 LEVEL_SECONDS = 1.0
+# The running level counts once the frames behind it weigh this much of a full average (half:
+# the first 0.7 s of a stream); novelty is 0 until then.
+SETTLED_WEIGHT = 0.2
 # A frame's own level, times this, bounds the running level from below: the first hit after
 # silence counts as a strong onset, not as a thousand.
 OWN_LEVEL_SHARE = 0.1
 # Frames whose magnitudes sum to less than this (a sine at about -70 dBFS through Hann) are
-# silence: a reverb tail fading into it brings no novelty, however its ripple grows relative to it.
+# silence: a reverb tail fading into it brings no novelty, however its ripple grows relative to
+# it.
 SILENCE_LEVEL = 10 ** (-70 / 20)
 _EPSILON = 1e-12
 
@@ -48,10 +52,12 @@ class Novelty:
     def __init__(self, sample_rate: float, block_size: int) -> None:
         self._decay = math.exp(-block_size / (LEVEL_SECONDS * sample_rate))
         self._kernels: dict[int, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
-        self._level = -1.0
+        self._level = 0.0
+        self._weight = 0.0
 
     def reset(self) -> None:
-        self._level = -1.0
+        self._level = 0.0
+        self._weight = 0.0
 
     def __call__(
         self, flux: NDArray[np.float32], magnitudes: NDArray[np.float32]
@@ -60,21 +66,33 @@ class Novelty:
         audible = magnitudes[:, FIRST_BIN:] >= BIN_FLOOR * loudest
         rising = np.einsum("ij,ij->i", flux[:, FIRST_BIN:], audible, dtype=np.float64)
         level = magnitudes.sum(axis=1, dtype=np.float64)
-        running = np.maximum(self._running_level(level), OWN_LEVEL_SHARE * level)
+        running, settled = self._running_level(level)
+        running = np.maximum(running, OWN_LEVEL_SHARE * level)
         novelty: NDArray[np.float64] = rising / (running + _EPSILON)
-        novelty[level < SILENCE_LEVEL] = 0.0
+        novelty[~settled | (level < SILENCE_LEVEL)] = 0.0
         return novelty
 
-    def _running_level(self, level: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Exponential moving average of the frame levels, carried from batch to batch; it
-        starts from the first batch's mean."""
+    def _running_level(
+        self, level: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        """Exponential moving average of the frame levels, carried from batch to batch, and
+        whether it has settled at each frame.
+
+        The average is divided by the total weight of the frames seen so far (a bias-corrected
+        average: at first, the mean of the frames so far, the current one included); it has
+        settled once that weight reaches :data:`SETTLED_WEIGHT`. Before that, the first frames
+        of a stream (with a sliding FFT, a window still filling) would be measured against
+        almost nothing.
+        """
         count = len(level)
         if count not in self._kernels:
             powers = self._decay ** np.arange(count + 1, dtype=np.float64)
             kernel: NDArray[np.float64] = (1.0 - self._decay) * powers[:count]
             self._kernels[count] = (kernel, powers[1:])
         kernel, carry = self._kernels[count]
-        previous = float(level.mean()) if self._level < 0.0 else self._level
-        running: NDArray[np.float64] = np.convolve(level, kernel)[:count] + carry * previous
+        running: NDArray[np.float64] = np.convolve(level, kernel)[:count] + carry * self._level
+        weight = 1.0 - carry * (1.0 - self._weight)
         self._level = float(running[-1])
-        return running
+        self._weight = float(weight[-1])
+        running /= weight
+        return running, weight >= SETTLED_WEIGHT

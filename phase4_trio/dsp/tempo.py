@@ -45,14 +45,21 @@ PRIOR_OCTAVES = 1.0
 COMB_FACTORS = (0.5, 1.0, 2.0, 4.0)
 # The best candidate is certain when its strongest rival scores at most 1 - RIVAL_MARGIN of it.
 RIVAL_MARGIN = 0.5
-# The music has stopped when the last STOP_SECONDS hold no novelty at least STOP_FRACTION as
-# strong as the history's STOP_RANK-th strongest frame (not the strongest: one outlier, such as
-# the first hit after silence, must not make the rest look like silence).
+# A typical strong frame of the history is its STRONG_RANK-th strongest (not the strongest: one
+# outlier, such as the first hit of a stream, must not make the rest look like silence); frames
+# above OUTLIER_FACTOR times it are clipped to it before anything is measured.
+STRONG_RANK = 8
+OUTLIER_FACTOR = 2.0
+# The music has stopped when the last STOP_SECONDS hold no novelty at least STOP_FRACTION of a
+# typical strong frame.
 STOP_SECONDS = 1.25
 STOP_FRACTION = 0.2
-STOP_RANK = 8
-# Where a sliding window's novelty peaks after the onset, as a fraction of the window's length.
-ONSET_DELAY_WINDOWS = 0.25
+# How long after a beat its novelty peaks: ONSET_DELAY_BLOCKS with a block-sized FFT, and a
+# further ONSET_DELAY_WINDOWS of every sample a longer sliding window adds (the onset has to
+# move that far into the window, past its tapered end, before its flux peaks). Measured on the
+# groove set against the notated beat times.
+ONSET_DELAY_BLOCKS = 0.55
+ONSET_DELAY_WINDOWS = 0.3
 # The whole history's period replaces the recent one's when they are this close (in frames):
 # the tempo has then been steady over it, and more beats make a finer fit.
 _STEADY_AGREEMENT = 0.5
@@ -60,8 +67,10 @@ _STEADY_AGREEMENT = 0.5
 _FAMILY_TOLERANCE = 0.04
 # Below this peak-over-mean novelty there are no onsets, only steady sound.
 MIN_CONTRAST = 0.05
-# Below this confidence the tempo is reported as unknown (0).
-MIN_CONFIDENCE = 0.3
+# Two periods within this fraction of each other are the same tempo.
+SAME_TEMPO = 0.02
+# Below this periodicity the tempo is reported as unknown (0).
+MIN_PERIODICITY = 0.3
 # Half-width, in lags, of the neighbourhood that makes up one autocorrelation peak: block-
 # quantised onsets smear each peak over about two lags either side.
 _PEAK_HALF_WIDTH = 3
@@ -86,8 +95,9 @@ def estimate_tempo(
 ) -> TempoEstimate:
     """Tempo of a novelty signal sampled at ``frame_rate`` frames per second.
 
-    Unknown until the signal covers two periods of the slowest tempo, and whenever nothing
-    in it repeats. ``bpm`` is 0 while the confidence is below :data:`MIN_CONFIDENCE`.
+    Unknown (bpm 0) until the signal covers two periods of the slowest tempo, whenever nothing
+    in it repeats (periodicity below :data:`MIN_PERIODICITY`), and once its last
+    :data:`STOP_SECONDS` hold no onset.
     """
     period, confidence = estimate_period(novelty, frame_rate, tempo_range)
     if period == 0.0:
@@ -109,13 +119,17 @@ def estimate_period(
         return 0.0, 0.0
     if float(novelty.max() - novelty.mean()) < MIN_CONTRAST:
         return 0.0, 0.0
+    strong = float(np.partition(novelty, count - STRONG_RANK)[count - STRONG_RANK])
+    if novelty[-round(STOP_SECONDS * frame_rate) :].max() < STOP_FRACTION * strong:
+        return 0.0, 0.0
+    novelty = np.minimum(novelty, OUTLIER_FACTOR * strong)
     recent = _autocorrelation(novelty, round(RECENCY_SECONDS * frame_rate))
     peaks, scores = _candidates(recent, shortest, longest, frame_rate)
     if len(peaks) == 0:
         return 0.0, 0.0
     positive: list[float] = np.maximum(recent, 0.0).tolist()
     period, periodicity = _fit_period(positive, int(peaks[np.argmax(scores)]))
-    if periodicity < MIN_CONFIDENCE:
+    if periodicity < MIN_PERIODICITY:
         return 0.0, periodicity
     choice = choose_level(smooth(novelty), recent, period, shortest, longest, frame_rate)
     if not math.isclose(choice.period, period):
@@ -286,6 +300,10 @@ def _fit_period(positive: list[float], lag: int) -> tuple[float, float]:
     return period, min(1.0, max(0.0, confidence))
 
 
+def _same(period: float, other: float) -> bool:
+    return abs(period - other) <= SAME_TEMPO * max(period, other)
+
+
 class TempoTracker:
     """Tempo and beats of one stream: the estimate every :data:`UPDATE_SECONDS` of audio, the
     beat phase every block.
@@ -318,6 +336,7 @@ class TempoTracker:
         self._magnitudes: list[NDArray[np.float32]] = []
         self._clock = BeatClock()
         self._novelty = Novelty(sample_rate, block_size)
+        self._pending = 0.0
 
     def push(self, flux: NDArray[np.float32], magnitudes: NDArray[np.float32]) -> None:
         """Record one block; both arrays must stay unmodified until the next update."""
@@ -337,11 +356,27 @@ class TempoTracker:
         self._magnitudes.clear()
         self._clock.clear()
         self._novelty.reset()
+        self._pending = 0.0
+
+    def _confirmed(self, period: float, confidence: float) -> tuple[float, float]:
+        """The new reading, unless another tempo is shown and the previous update did not see
+        this one too: then the shown one, at the lower of the two confidences.
+
+        An estimate that flips to its octave for a single update (a fill, the first seconds of
+        a stream) does not make the beats jump; a real change is followed one update later.
+        Unknown (0) is taken at once, so a stop is not held over.
+        """
+        shown = self._clock.period
+        pending, self._pending = self._pending, period
+        if period == 0.0 or shown == 0.0 or _same(period, shown) or _same(period, pending):
+            return period, confidence
+        return shown, min(confidence, self.confidence)
 
     def _delay(self, bins: int) -> float:
-        """Blocks from an onset to the middle of the frame whose novelty peaks."""
+        """Blocks from a beat to the start of the frame whose novelty peaks."""
         window = 2 * (bins - 1)
-        return max(0.0, ONSET_DELAY_WINDOWS * window / self.block_size - 1.0) - 0.5
+        extra = max(0, window - self.block_size)
+        return ONSET_DELAY_BLOCKS + ONSET_DELAY_WINDOWS * extra / self.block_size
 
     def _update(self) -> None:
         blocks = len(self._flux)
@@ -354,11 +389,9 @@ class TempoTracker:
         history[-blocks:] = fresh
         self._filled = min(len(history), self._filled + blocks)
         novelty = history[len(history) - self._filled :]
-        period, confidence = estimate_period(novelty, self.frame_rate, self.tempo_range)
-        recent = novelty[-round(STOP_SECONDS * self.frame_rate) :]
-        strong = float(np.partition(novelty, len(novelty) - STOP_RANK)[len(novelty) - STOP_RANK])
-        if period > 0.0 and recent.max() < STOP_FRACTION * strong:
-            period, confidence = 0.0, 0.0
+        period, confidence = self._confirmed(
+            *estimate_period(novelty, self.frame_rate, self.tempo_range)
+        )
         self.confidence = confidence
         if period == 0.0:
             self.bpm = 0.0
