@@ -68,7 +68,7 @@ def offbeat_ratio(smoothed: NDArray[np.float64], period: float, frame_rate: floa
     index = int(np.argmax(scores))
     opposite = index + round(0.5 * period)
     reach = np.arange(opposite - _OFFBEAT_REACH, opposite + _OFFBEAT_REACH + 1) % size
-    floor = float(np.median(scores))
+    floor = float(np.partition(scores, size // 2)[size // 2])
     top = float(scores[index]) - floor
     if top <= 0.0:
         return 1.0
@@ -108,6 +108,8 @@ def choose_level(
     candidates = levels(acf, period, shortest, longest)
     chosen = candidates[0]
     certainty = 1.0
+    if len(candidates) == 1:
+        return LevelChoice(chosen, certainty)
     slow_offbeats = offbeat_ratio(smoothed, chosen, frame_rate)
     for fast in candidates[1:]:
         if not math.isclose(fast * 2.0, chosen):

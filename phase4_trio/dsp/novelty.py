@@ -64,7 +64,7 @@ class Novelty:
     ) -> NDArray[np.float64]:
         loudest = magnitudes.max(axis=1, keepdims=True)
         audible = magnitudes[:, FIRST_BIN:] >= BIN_FLOOR * loudest
-        rising = np.einsum("ij,ij->i", flux[:, FIRST_BIN:], audible, dtype=np.float64)
+        rising = (flux[:, FIRST_BIN:] * audible).sum(axis=1, dtype=np.float64)
         level = magnitudes.sum(axis=1, dtype=np.float64)
         running, settled = self._running_level(level)
         running = np.maximum(running, OWN_LEVEL_SHARE * level)

@@ -1,22 +1,17 @@
-"""Tempo and beats from spectral flux: novelty, its autocorrelation, the metrical level, the grid.
+"""Tempo and beats from spectral flux: the steps of :mod:`.novelty`, :mod:`.periodicity`,
+:mod:`.meter` and :mod:`.beat` put together, once per update interval, and a beat clock per block.
 
 The original picked onsets with a threshold and voted over their intervals, which quantises
-every interval to whole blocks and easily lands an octave off. Here the autocorrelation of a
-novelty signal (:mod:`.novelty`) stands in for the histogram of *all* inter-onset intervals,
-weighted towards the last few seconds so a tempo change is followed; each peak in the tempo
-range is a candidate beat period, ranked as the beat-tracking literature does: the
-autocorrelation summed over the period's metrical multiples (a comb: a beat is subdivided and
-repeats at the half bar and the bar; a lag of three eighths does not) times a log-normal tempo
-prior around 120 BPM (Ellis 2007, the prior of librosa's tempo estimate). Which of two
-octave-related levels a listener would tap is decided by :mod:`.meter`; the chosen period is
-fitted through the autocorrelation peaks at all its multiples, each centred to a fraction of a
-block, and the beat grid's phase is found by :mod:`.beat`. docs/dsp.md has the method, its
+every interval to whole blocks and easily lands an octave off. Here the autocorrelation of the
+last seconds of novelty (weighted towards the latest, so a tempo change is followed) gives the
+candidate periods; the most salient one's metrical level is chosen as a listener would tap it;
+its period is fitted over the whole history when the tempo has held steady over it (finer), over
+the recent part otherwise; the beat grid's phase follows. docs/dsp.md has the method, its
 parameters and the accuracy it reaches.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 
 import attrs
@@ -26,6 +21,14 @@ from numpy.typing import NDArray
 from .beat import BeatClock, best_lag, phase_scores, smooth
 from .meter import choose_level
 from .novelty import Novelty
+from .periodicity import (
+    COMB_FACTORS,
+    PEAK_HALF_WIDTH,
+    autocorrelation,
+    candidates,
+    fit_period,
+    rivalry,
+)
 
 # The tempo range searched by default; ``dsp.tempo_range`` in the config.
 DEFAULT_TEMPO_RANGE = (70.0, 180.0)
@@ -37,12 +40,6 @@ UPDATE_SECONDS = 0.25
 # Time constant of the weight the autocorrelation gives each part of the history: the last three
 # seconds dominate, so a new tempo wins within a few seconds while older beats still sharpen it.
 RECENCY_SECONDS = 3.0
-# The tempo prior: log-normal around PRIOR_BPM, PRIOR_OCTAVES wide (one standard deviation).
-PRIOR_BPM = 120.0
-PRIOR_OCTAVES = 1.0
-# Lags, in candidate periods, summed into a candidate's salience: the duple metrical hierarchy
-# around a beat (its subdivision, itself, the half bar, the bar in 4/4).
-COMB_FACTORS = (0.5, 1.0, 2.0, 4.0)
 # The best candidate is certain when its strongest rival scores at most 1 - RIVAL_MARGIN of it.
 RIVAL_MARGIN = 0.5
 # A typical strong frame of the history is its STRONG_RANK-th strongest (not the strongest: one
@@ -63,19 +60,16 @@ ONSET_DELAY_WINDOWS = 0.3
 # The whole history's period replaces the recent one's when they are this close (in frames):
 # the tempo has then been steady over it, and more beats make a finer fit.
 _STEADY_AGREEMENT = 0.5
-# A peak within this fraction of a whole multiple or fraction of the period is the same pulse.
-_FAMILY_TOLERANCE = 0.04
+# Estimates a whole-history fit serves before it is redone (one second at the update rate).
+STEADY_REUSE = 4
+# Peaks the recent autocorrelation's fit goes through: its later peaks rest on few beats.
+RECENT_MULTIPLES = 4
 # Below this peak-over-mean novelty there are no onsets, only steady sound.
 MIN_CONTRAST = 0.05
 # Two periods within this fraction of each other are the same tempo.
 SAME_TEMPO = 0.02
 # Below this periodicity the tempo is reported as unknown (0).
 MIN_PERIODICITY = 0.3
-# Half-width, in lags, of the neighbourhood that makes up one autocorrelation peak: block-
-# quantised onsets smear each peak over about two lags either side.
-_PEAK_HALF_WIDTH = 3
-# Peaks fitted per estimate: enough for a few hundredths of a BPM, and a bounded cost per update.
-_FIT_MULTIPLES = 8
 _EPSILON = 1e-12
 
 
@@ -105,17 +99,46 @@ def estimate_tempo(
     return TempoEstimate(60.0 * frame_rate / period, confidence)
 
 
+class SteadyFit:
+    """The period fitted over a whole history, kept for :data:`STEADY_REUSE` estimates.
+
+    The whole history's autocorrelation and fit cost as much again as the rest of an estimate,
+    and while the tempo holds, their result hardly moves from one update to the next.
+    """
+
+    def __init__(self) -> None:
+        self.period = 0.0
+        self.uses = 0
+
+    def period_near(self, novelty: NDArray[np.float64], period: float) -> float:
+        """The steady period near ``period``: the kept one if it is near and still fresh,
+        else fitted anew from ``novelty``."""
+        if self.uses < STEADY_REUSE and abs(self.period - period) <= _STEADY_AGREEMENT:
+            self.uses += 1
+            return self.period
+        lags = len(novelty) // 2
+        steady: list[float] = np.maximum(autocorrelation(novelty, lags, None), 0.0).tolist()
+        self.period, _ = fit_period(steady, period)
+        self.uses = 1
+        return self.period
+
+
 def estimate_period(
     novelty: NDArray[np.float64],
     frame_rate: float,
     tempo_range: tuple[float, float] = DEFAULT_TEMPO_RANGE,
+    steady: SteadyFit | None = None,
 ) -> tuple[float, float]:
-    """Beat period in frames (0 when unknown) and its confidence, as :func:`estimate_tempo`."""
+    """Beat period in frames (0 when unknown) and its confidence, as :func:`estimate_tempo`.
+
+    A ``steady`` fit carried from one call to the next saves refitting the whole history each
+    time (see :class:`SteadyFit`).
+    """
     low, high = tempo_range
     shortest = frame_rate * 60.0 / high
     longest = frame_rate * 60.0 / low
     count = len(novelty)
-    if count < 2 * longest + 2 * _PEAK_HALF_WIDTH:
+    if count < 2 * longest + 2 * PEAK_HALF_WIDTH:
         return 0.0, 0.0
     if float(novelty.max() - novelty.mean()) < MIN_CONTRAST:
         return 0.0, 0.0
@@ -123,181 +146,26 @@ def estimate_period(
     if novelty[-round(STOP_SECONDS * frame_rate) :].max() < STOP_FRACTION * strong:
         return 0.0, 0.0
     novelty = np.minimum(novelty, OUTLIER_FACTOR * strong)
-    recent = _autocorrelation(novelty, round(RECENCY_SECONDS * frame_rate))
-    peaks, scores = _candidates(recent, shortest, longest, frame_rate)
-    if len(peaks) == 0:
-        return 0.0, 0.0
+    # The comb reaches four times the slowest period; the fit, a few periods beyond that.
+    lags = min(count // 2, math.ceil(max(COMB_FACTORS) * longest) + 2 * PEAK_HALF_WIDTH)
+    recent = autocorrelation(novelty, lags, round(RECENCY_SECONDS * frame_rate))
     positive: list[float] = np.maximum(recent, 0.0).tolist()
-    period, periodicity = _fit_period(positive, int(peaks[np.argmax(scores)]))
+    found = candidates(positive, shortest, longest, frame_rate)
+    if not found:
+        return 0.0, 0.0
+    best = max(found, key=lambda candidate: candidate[1])[0]
+    period, periodicity = fit_period(positive, float(best), RECENT_MULTIPLES)
     if periodicity < MIN_PERIODICITY:
         return 0.0, periodicity
     choice = choose_level(smooth(novelty), recent, period, shortest, longest, frame_rate)
     if not math.isclose(choice.period, period):
-        period, level_periodicity = _fit_period(positive, round(choice.period))
+        period, level_periodicity = fit_period(positive, choice.period, RECENT_MULTIPLES)
         periodicity = max(periodicity, level_periodicity)
-    steady: list[float] = np.maximum(_autocorrelation(novelty, None), 0.0).tolist()
-    steady_period, _ = _fit_period(steady, round(period))
+    steady_period = (steady or SteadyFit()).period_near(novelty, period)
     if abs(steady_period - period) <= _STEADY_AGREEMENT:
         period = steady_period
-    distinct = min(1.0, (1.0 - _rivalry(peaks, scores, period)) / RIVAL_MARGIN)
+    distinct = min(1.0, (1.0 - rivalry(found, period)) / RIVAL_MARGIN)
     return period, periodicity * choice.certainty * distinct
-
-
-def _fft_size(minimum: int) -> int:
-    """Smallest 2**a * 3**b >= minimum: pocketfft is fast on these, and they waste less
-    padding than powers of two alone."""
-    best = 1 << (minimum - 1).bit_length()
-    three = 3
-    while three < best:
-        best = min(best, three << (-(-minimum // three) - 1).bit_length())
-        three *= 3
-    return best
-
-
-def _autocorrelation(novelty: NDArray[np.float64], recency: int | None) -> NDArray[np.float64]:
-    """Autocorrelation up to half the length, 1.0 at lag 0; with a ``recency`` (in frames),
-    the history weighted towards its end.
-
-    Frame ``i`` of ``n`` weighs ``exp(-(n - 1 - i) / recency)`` (1 without a recency); each lag
-    is divided by the same sum over the weights alone, so it is unbiased (a beat's later
-    repeats are not penalised, which the comb and the multi-peak fit both rely on). Weighted,
-    a tempo change shows in the peaks within a few seconds; unweighted, a steady tempo's peaks
-    are as sharp as the whole history makes them.
-    """
-    count = len(novelty)
-    lags = count // 2
-    size = _fft_size(count + lags)
-    weights, normaliser = _weighting(count, recency, size)
-    mean = float(weights @ novelty) / float(weights.sum())
-    spectrum = np.fft.rfft(weights * (novelty - mean), size)
-    acf = np.fft.irfft(spectrum.real**2 + spectrum.imag**2, size)[:lags]
-    acf *= normaliser
-    if acf[0] > 0.0:
-        acf /= acf[0]
-    return acf
-
-
-@functools.lru_cache(maxsize=8)
-def _weighting(
-    count: int, recency: int | None, size: int
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """The frame weights of :func:`_autocorrelation` and the reciprocal of their own
-    autocorrelation, per lag (the same for every history of this length)."""
-    if recency is None:
-        weights = np.ones(count)
-        return weights, 1.0 / np.arange(count, count - count // 2, -1, dtype=np.float64)
-    weights = np.exp((np.arange(count) - (count - 1)) / recency)
-    window = np.fft.rfft(weights, size)
-    own = np.fft.irfft(window.real**2 + window.imag**2, size)[: count // 2]
-    return weights, 1.0 / own
-
-
-def prior(period: float, frame_rate: float) -> float:
-    """Log-normal tempo prior: 1 at :data:`PRIOR_BPM`, e^-1/2 one :data:`PRIOR_OCTAVES` away."""
-    octaves = math.log2(60.0 * frame_rate / period / PRIOR_BPM) / PRIOR_OCTAVES
-    return math.exp(-0.5 * octaves * octaves)
-
-
-def _candidates(
-    acf: NDArray[np.float64], shortest: float, longest: float, frame_rate: float
-) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
-    """The autocorrelation peaks in the tempo range (lags) and their comb salience × prior.
-
-    Salience is the mean, over :data:`COMB_FACTORS` times the peak's lag, of the
-    autocorrelation's maximum near each: a beat is subdivided and repeats at the half bar and
-    the bar, while a lag of three eighths (which the hi-hats alone repeat at) or of a swung
-    eighth misses most of these.
-    """
-    lo = max(1, math.floor(shortest))
-    hi = min(len(acf) - 2, math.ceil(longest))
-    if hi <= lo:
-        return np.zeros(0, np.intp), np.zeros(0)
-    inner = acf[lo : hi + 1]
-    peaks = np.flatnonzero((inner >= acf[lo - 1 : hi]) & (inner > acf[lo + 1 : hi + 2]))
-    peaks = peaks[inner[peaks] > 0.0] + lo
-    near = np.maximum(np.maximum(acf[:-2], acf[1:-1]), acf[2:])
-    taps = np.rint(peaks[:, np.newaxis] * np.array(COMB_FACTORS)).astype(np.intp) - 1
-    inside = taps < len(near)
-    salience = (np.maximum(near[np.minimum(taps, len(near) - 1)], 0.0) * inside).sum(axis=1)
-    salience /= np.maximum(inside.sum(axis=1), 1)
-    octaves = np.log2(60.0 * frame_rate / peaks / PRIOR_BPM) / PRIOR_OCTAVES
-    return peaks, salience * np.exp(-0.5 * octaves * octaves)
-
-
-def _rivalry(peaks: NDArray[np.intp], scores: NDArray[np.float64], period: float) -> float:
-    """The best score of a peak that is not the same pulse as ``period``, relative to the best
-    score of one that is (0-1).
-
-    A peak at a whole multiple or a whole fraction of the period is the same pulse at another
-    level (the bar, the sub-beat); any other peak is a different reading of the rhythm: a
-    dotted-eighth kick pattern, for one, makes a tempo at 4/3 of the beat a close rival.
-    """
-    ratio = peaks / period
-    ratio = np.where(ratio >= 1.0, ratio, 1.0 / ratio)
-    family = np.abs(ratio - np.rint(ratio)) <= _FAMILY_TOLERANCE * ratio
-    if not family.any() or family.all():
-        return 0.0
-    return min(1.0, float(scores[~family].max()) / float(scores[family].max()))
-
-
-def _peak_mass(positive: list[float], centre: float) -> float:
-    middle = round(centre)
-    return sum(positive[max(0, middle - _PEAK_HALF_WIDTH + 1) : middle + _PEAK_HALF_WIDTH])
-
-
-def _peak_centre(positive: list[float], guess: float) -> float:
-    """Centre of the autocorrelation peak near ``guess``, to a fraction of a lag.
-
-    Mean shift with a triangular kernel: a centroid whose window follows the estimate, so it
-    is not pulled towards whichever whole lag the search started from. Plain Python, as
-    numpy's per-call overhead would dominate on a handful of values.
-    """
-    width = float(_PEAK_HALF_WIDTH)
-    centre = guess
-    for _ in range(8):
-        base = math.floor(centre)
-        first = max(0, base - _PEAK_HALF_WIDTH + 1)
-        last = min(len(positive), base + _PEAK_HALF_WIDTH + 1)
-        total = moment = 0.0
-        for lag in range(first, last):
-            weight = (1.0 - abs(lag - centre) / width) * positive[lag]
-            total += weight
-            moment += weight * lag
-        if total <= _EPSILON:
-            break
-        moved = moment / total
-        if abs(moved - centre) < 1e-3:
-            return moved
-        centre = moved
-    return centre
-
-
-def _fit_period(positive: list[float], lag: int) -> tuple[float, float]:
-    """Least-squares period through the peaks at the first multiples of ``lag`` in view.
-
-    Returns the period in frames and how periodic the signal is at it: how far the first few
-    peaks stand above the autocorrelation between beats. A beat scores near 1; noise, and the
-    fast wobble a steady low tone puts on short blocks, score near 0 because they fill the gaps
-    too.
-    """
-    period = _peak_centre(positive, lag)
-    weighted_lags = 0.0
-    weighted_squares = 0.0
-    masses: list[float] = []
-    in_view = int((len(positive) - _PEAK_HALF_WIDTH) / period)
-    for multiple in range(1, max(1, min(_FIT_MULTIPLES, in_view)) + 1):
-        centre = _peak_centre(positive, multiple * period)
-        mass = _peak_mass(positive, centre)
-        if len(masses) < 4:
-            masses.append(mass)
-        weighted_lags += mass * multiple * centre
-        weighted_squares += mass * multiple * multiple
-        if weighted_squares > _EPSILON:
-            period = weighted_lags / weighted_squares
-    gap = positive[round(period / 4) : round(3 * period / 4) + 1]
-    background = (2 * _PEAK_HALF_WIDTH - 1) * sum(gap) / len(gap)
-    confidence = sum(masses) / len(masses) - background
-    return period, min(1.0, max(0.0, confidence))
 
 
 def _same(period: float, other: float) -> bool:
@@ -332,17 +200,25 @@ class TempoTracker:
         self._step = max(1, round(UPDATE_SECONDS * self.frame_rate))
         self._history = np.zeros(max(self._step, round(HISTORY_SECONDS * self.frame_rate)))
         self._filled = 0
-        self._flux: list[NDArray[np.float32]] = []
-        self._magnitudes: list[NDArray[np.float32]] = []
+        # The blocks since the last update, copied in: (flux, magnitudes) rows.
+        self._rows = np.zeros((2, self._step, 0), np.float32)
+        self._count = 0
         self._clock = BeatClock()
         self._novelty = Novelty(sample_rate, block_size)
+        self._steady = SteadyFit()
         self._pending = 0.0
 
     def push(self, flux: NDArray[np.float32], magnitudes: NDArray[np.float32]) -> None:
-        """Record one block; both arrays must stay unmodified until the next update."""
-        self._flux.append(flux)
-        self._magnitudes.append(magnitudes)
-        if len(self._flux) == self._step:
+        """Record one block's flux and magnitudes (copied) and move the beat clock on."""
+        rows = self._rows
+        if rows.shape[2] != len(flux):
+            rows = self._rows = np.zeros((2, self._step, len(flux)), np.float32)
+            self._count = 0
+        rows[0, self._count] = flux
+        rows[1, self._count] = magnitudes
+        self._count += 1
+        if self._count == self._step:
+            self._count = 0
             self._update()
         self.beat_phase, self.beat = self._clock.advance()
 
@@ -352,10 +228,10 @@ class TempoTracker:
         self.beat_phase = 0.0
         self.beat = False
         self._filled = 0
-        self._flux.clear()
-        self._magnitudes.clear()
+        self._count = 0
         self._clock.clear()
         self._novelty.reset()
+        self._steady = SteadyFit()
         self._pending = 0.0
 
     def _confirmed(self, period: float, confidence: float) -> tuple[float, float]:
@@ -379,18 +255,16 @@ class TempoTracker:
         return ONSET_DELAY_BLOCKS + ONSET_DELAY_WINDOWS * extra / self.block_size
 
     def _update(self) -> None:
-        blocks = len(self._flux)
-        bins = len(self._magnitudes[0])
-        fresh = self._novelty(np.stack(self._flux), np.stack(self._magnitudes))
-        self._flux.clear()
-        self._magnitudes.clear()
+        blocks = self._step
+        bins = self._rows.shape[2]
+        fresh = self._novelty(self._rows[0], self._rows[1])
         history = self._history
         history[:-blocks] = history[blocks:]
         history[-blocks:] = fresh
         self._filled = min(len(history), self._filled + blocks)
         novelty = history[len(history) - self._filled :]
         period, confidence = self._confirmed(
-            *estimate_period(novelty, self.frame_rate, self.tempo_range)
+            *estimate_period(novelty, self.frame_rate, self.tempo_range, self._steady)
         )
         self.confidence = confidence
         if period == 0.0:
