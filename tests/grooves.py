@@ -10,6 +10,8 @@ MIDI bytes, the soundfont and the render options, so a test run renders each gro
 machine and never writes into the work tree.
 
 The true beat times come from the generator itself (the notated grid, before humanising).
+:func:`track` and :func:`score` run the analysis over a groove and score it, for
+tests/test_dsp_grooves.py and scripts/tempo_report.py alike.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import attrs
 import mido
 import numpy as np
 from numpy.typing import NDArray
+
+from phase4_trio.dsp import Analyzer, SpectralFlux, TempoTracker
 
 SAMPLE_RATE = 44100
 SOUNDFONT = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
@@ -310,21 +314,152 @@ def pink_noise(count: int, seed: int) -> NDArray[np.float64]:
 def cases() -> list[tuple[str, Callable[[], Groove]]]:
     """The steady test set, ``(id, render)``: every style at each of its tempi, and three
     noisy mixes (pink noise at 0 dB SNR)."""
+    return _steady_cases(
+        TEMPI,
+        0,
+        (("four-on-the-floor", 124.0), ("rock", 96.0), ("drum-and-bass", 174.0)),
+        99,
+    )
+
+
+# A second set, never used to set a parameter: other tempi and seeds of the same styles.
+VALIDATION_TEMPI: dict[str, tuple[float, ...]] = {
+    "four-on-the-floor": (118.0, 126.0, 132.0),
+    "rock": (70.0, 84.0, 108.0, 140.0, 176.0),
+    "funk": (80.0, 90.0, 100.0),
+    "hip-hop": (76.0, 84.0, 92.0),
+    "drum-and-bass": (160.0, 172.0, 180.0),
+    "half-time": (120.0, 144.0, 160.0, 176.0),
+}
+
+
+def validation_cases() -> list[tuple[str, Callable[[], Groove]]]:
+    """The validation set, ``(id, render)``, built like :func:`cases`."""
+    return _steady_cases(
+        VALIDATION_TEMPI,
+        500,
+        (("funk", 92.0), ("hip-hop", 84.0), ("half-time", 150.0), ("rock", 140.0)),
+        777,
+    )
+
+
+def _steady_cases(
+    tempi: dict[str, tuple[float, ...]],
+    first_seed: int,
+    noisy: Sequence[tuple[str, float]],
+    noisy_seed: int,
+) -> list[tuple[str, Callable[[], Groove]]]:
     made: list[tuple[str, Callable[[], Groove]]] = []
-    for index, (name, tempi) in enumerate(TEMPI.items()):
-        for number, bpm in enumerate(tempi):
-            seed = 10 * index + number
+    for index, (name, tempi_of_style) in enumerate(tempi.items()):
+        for number, bpm in enumerate(tempi_of_style):
+            seed = first_seed + 10 * index + number
             made.append(
                 (
                     f"{name}@{bpm:g}",
                     lambda name=name, bpm=bpm, seed=seed: groove(name, [(0.0, bpm)], seed=seed),
                 )
             )
-    for name, bpm in (("four-on-the-floor", 124.0), ("rock", 96.0), ("drum-and-bass", 174.0)):
+    for name, bpm in noisy:
         made.append(
             (
                 f"{name}@{bpm:g}+pink",
-                lambda name=name, bpm=bpm: groove(name, [(0.0, bpm)], seed=99, noise_snr_db=0.0),
+                lambda name=name, bpm=bpm: groove(
+                    name, [(0.0, bpm)], seed=noisy_seed, noise_snr_db=0.0
+                ),
             )
         )
     return made
+
+
+BLOCK = 256
+FRAME_RATE = SAMPLE_RATE / BLOCK
+# Beats within this of the notated beat times count as found.
+TOLERANCE = 0.035
+
+
+def sliding_spectra(samples: NDArray[np.float32], size: int) -> NDArray[np.float32]:
+    """Hann magnitudes of the last ``size`` samples at the end of every block (zeros before),
+    as an analysis with a sliding window of ``size`` points and a hop of one block gives."""
+    padded = np.concatenate((np.zeros(size - BLOCK, np.float32), samples))
+    count = len(samples) // BLOCK
+    frames = np.lib.stride_tricks.sliding_window_view(padded, size)[::BLOCK][:count]
+    window = np.hanning(size).astype(np.float32)
+    magnitudes = np.abs(np.fft.rfft(frames * window, axis=1)) * (2.0 / size)
+    return magnitudes.astype(np.float32)
+
+
+def track(
+    samples: NDArray[np.float32], size: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
+    """Per-block bpm, confidence and beat flags of 256-frame blocks: through :class:`Analyzer`
+    with the block-sized FFT (``size`` 256), or through :class:`TempoTracker` with a sliding
+    FFT of ``size`` points."""
+    count = len(samples) // BLOCK
+    if size == BLOCK:
+        analyzer = Analyzer(BLOCK, SAMPLE_RATE, "hann")
+        results = analyzer.process_batch(samples[: count * BLOCK].reshape(count, BLOCK, 1))
+        return (
+            np.array([r.bpm for r in results]),
+            np.array([r.bpm_confidence for r in results]),
+            np.array([r.beat for r in results]),
+        )
+    magnitudes = sliding_spectra(samples, size)
+    flux = SpectralFlux(size, SAMPLE_RATE).batch(magnitudes)
+    tracker = TempoTracker(SAMPLE_RATE, BLOCK)
+    bpm, confidence = np.zeros(count), np.zeros(count)
+    beats = np.zeros(count, dtype=bool)
+    for index in range(count):
+        tracker.push(flux[index], magnitudes[index])
+        bpm[index], confidence[index] = tracker.bpm, tracker.confidence
+        beats[index] = tracker.beat
+    return bpm, confidence, beats
+
+
+def beat_times(beats: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """Middle of each block flagged with a beat, in seconds."""
+    return (np.flatnonzero(beats) + 0.5) / FRAME_RATE
+
+
+def f_measure(found: NDArray[np.float64], truth: NDArray[np.float64]) -> float:
+    """F-measure of beats matched one-to-one within :data:`TOLERANCE`."""
+    if len(found) == 0 or len(truth) == 0:
+        return 0.0
+    used: set[int] = set()
+    for time in found:
+        nearest = int(np.argmin(np.abs(truth - time)))
+        if abs(truth[nearest] - time) <= TOLERANCE and nearest not in used:
+            used.add(nearest)
+    if not used:
+        return 0.0
+    precision, recall = len(used) / len(found), len(used) / len(truth)
+    return 2 * precision * recall / (precision + recall)
+
+
+@attrs.frozen
+class Score:
+    """A tempo reading (right: within 2 BPM of the notated tempo, or half of it for a
+    half-time groove) with its confidence, and the beat F-measure over 8-16 s."""
+
+    bpm: float
+    right: bool
+    confidence: float
+    f_measure: float
+
+
+def judge(made: Groove, bpm: float, confidence: float, found: NDArray[np.float64]) -> Score:
+    """Score a reading taken at 8 s and beat times (seconds) against ``made``."""
+    notated = made.tempo_at(8.0)
+    levels = [level for level in made.felt if abs(bpm - notated * level) <= 2.0]
+    truth = made.beats[(made.beats >= 8.0) & (made.beats < 16.0)]
+    found = found[(found >= 8.0 - TOLERANCE) & (found < 16.0)]
+    if levels and levels[0] != 1.0:
+        # Read at half: score against every other beat, on whichever side it locked.
+        truth = max((truth[0::2], truth[1::2]), key=lambda t: f_measure(found, t))
+    return Score(bpm, bool(levels), confidence, f_measure(found, truth))
+
+
+def score(made: Groove, size: int) -> Score:
+    """The analysis of ``made`` (see :func:`track`) scored after 8 s of audio."""
+    bpm, confidence, beats = track(made.samples, size)
+    at = round(8.0 * FRAME_RATE) - 1
+    return judge(made, float(bpm[at]), float(confidence[at]), beat_times(beats))

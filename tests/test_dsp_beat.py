@@ -7,8 +7,8 @@ import itertools
 
 import numpy as np
 import pytest
+from clicks import blocks, click_track
 from numpy.typing import NDArray
-from test_dsp_tempo import blocks, click_track
 
 from phase4_trio.dsp import Analyzer, BeatClock
 from phase4_trio.dsp.beat import best_lag, phase_scores, smooth

@@ -1,28 +1,28 @@
 """Which metrical level is the beat: a period, or its double or half inside the tempo range.
 
 A groove repeats at its beat, at the sub-beat below it and at the half bar and the bar above,
-so autocorrelation alone cannot tell 84 from 168 BPM. A listener taps the level whose beats
-are *subdivided* (there is something between them) and whose beats are all alike in
-strength, no faster, no slower. Two measurements of a beat grid of period ``p`` with its best
-phase, both relative to the median over all phases (so a steady background counts for
-nothing), give those cues:
-
-* **off-beats**: what the points half a period after its beats collect, as a share of what the
-  beats collect. Near 0: nothing between the beats. Near 1: the off-beats are as strong as the
-  beats, which are then really every other beat of a faster pulse (a click track seen at half
-  its tempo, kick and snare alternating on the beats of a rock groove seen at half).
+so autocorrelation alone cannot tell 84 from 168 BPM. A listener taps a level whose beats are
+all alike, with something between them: no slower (every other beat would then be as strong as
+the beats kept) and no faster (the beats would then alternate strong and weak, with nothing
+between). One measurement of a beat grid of period ``p`` at its best phase gives both cues: its
+**off-beat ratio**, what the points half a period after its beats collect as a share of what
+its beats collect, both above the median over all phases (so a steady background counts for
+nothing). Near 0: nothing between the beats. Near 1: the off-beats are as strong as the beats.
 
 Going from the slowest level in range to the fastest, the faster of two neighbours ``f`` and
-``s = 2f`` is the beat when ``f`` is itself subdivided (its off-beats carry at least
+``s = 2f`` is the beat when ``f`` is itself subdivided (its off-beat ratio is at least
 :data:`SUBDIVISION_THRESHOLD`: hi-hat eighths under a drum & bass beat at 174) or when the
-slower level's off-beats are about as strong as its beats (:data:`OFFBEAT_THRESHOLD`: a click
-track); otherwise ``f`` is only the subdivision of ``s`` (the hi-hat eighths of a rock beat at
-76, with nothing between them).
+slower level's off-beats are about as strong as its beats (at least :data:`OFFBEAT_THRESHOLD`:
+a click track, seen at half its tempo); otherwise ``f`` is only the subdivision of ``s`` (the
+hi-hat eighths of a rock beat at 76, with nothing between them).
 
-The certainty of the choice is how far the measurements stand from the thresholds; a choice
-made on subdivision alone is capped at :data:`SUBDIVISION_ONLY_CERTAINTY`, because that cue
-cannot tell a funk groove at 84 with sixteenth-note hi-hats from one at 168 with eighths (only
-the snare's place in the bar could).
+The certainty of the choice is how far the measurement that decided it stands from its
+threshold (scaled by :data:`SUBDIVISION_MARGIN` or :data:`OFFBEAT_MARGIN`). A faster level
+chosen while it is subdivided is capped at :data:`SUBDIVIDED_CERTAINTY`: subdivision cannot
+tell a funk groove at 84 BPM with sixteenth-note hi-hats from one at 168 with eighths, nor a
+drum & bass groove at 174 from a half-time one at 87; only the snare's place in the bar could,
+and that is not measured here. The thresholds and margins were set on the groove test set of
+tests/grooves.py and the click tracks of tests/test_dsp_tempo.py.
 """
 
 from __future__ import annotations
