@@ -10,7 +10,7 @@ much as the kick and the snare, and the beat grid locks on the off-beats as ofte
 The lowest bins are skipped (fewer than about two cycles of a tone per FFT window), where a
 steady tone's magnitude wobbles from frame to frame and would read as a rhythm, and so are
 bins more than 50 dB under the frame's loudest, where a loud tone's sidelobes wobble the same
-way. With a block-sized FFT (256 points at 44.1 kHz) that leaves out everything below ~700 Hz:
+way. With a block-sized FFT (256 points at 44.1 kHz) that leaves out everything below ~690 Hz:
 a kick drum counts through the click of its attack only. A longer sliding FFT (4096 points)
 sees its body too.
 """
@@ -29,11 +29,11 @@ FIRST_BIN = 4
 BIN_FLOOR = 10 ** (-50 / 20)
 # Time constant of the running level the flux is divided by.
 LEVEL_SECONDS = 1.0
-# The running level counts once the frames behind it weigh this much of a full average (half:
-# the first 0.7 s of a stream); novelty is 0 until then.
+# The running level counts once the frames behind it weigh this much of a full average (0.2:
+# after the first 0.22 s of a stream); novelty is 0 until then.
 SETTLED_WEIGHT = 0.2
-# A frame's own level, times this, bounds the running level from below: the first hit after
-# silence counts as a strong onset, not as a thousand.
+# A frame's own level, times this, bounds the running level from below: a hit after silence
+# counts as a strong onset (about 10 at most), not as a thousand.
 OWN_LEVEL_SHARE = 0.1
 # Frames whose magnitudes sum to less than this (a sine at about -70 dBFS through Hann) are
 # silence: a reverb tail fading into it brings no novelty, however its ripple grows relative to

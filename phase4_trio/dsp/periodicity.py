@@ -38,7 +38,7 @@ _CENTRE_TOLERANCE = 0.01
 _EPSILON = 1e-12
 
 
-def fft_size(minimum: int) -> int:
+def _fft_size(minimum: int) -> int:
     """Smallest 2**a * 3**b >= minimum: pocketfft is fast on these, and they waste less
     padding than powers of two alone."""
     best = 1 << (minimum - 1).bit_length()
@@ -62,7 +62,7 @@ def autocorrelation(
     are as sharp as the whole signal makes them.
     """
     count = len(novelty)
-    size = fft_size(count + lags)
+    size = _fft_size(count + lags)
     weights, normaliser = _weighting(count, lags, recency, size)
     centred = novelty - float(weights @ novelty) / float(weights.sum())
     spectrum = np.fft.rfft(centred * weights if recency is not None else centred, size)

@@ -70,7 +70,6 @@ MIN_CONTRAST = 0.05
 SAME_TEMPO = 0.02
 # Below this periodicity the tempo is reported as unknown (0).
 MIN_PERIODICITY = 0.3
-_EPSILON = 1e-12
 
 
 @attrs.frozen
@@ -176,10 +175,10 @@ class TempoTracker:
     """Tempo and beats of one stream: the estimate every :data:`UPDATE_SECONDS` of audio, the
     beat phase every block.
 
-    Per block it keeps references to the block's flux and magnitudes and moves the beat clock
-    on; the heavy step (novelty of the batch, autocorrelation, level, fit, beat phase) runs
-    once per update interval over the last :data:`HISTORY_SECONDS`, so its cost is spread over
-    many blocks. ``flux`` and ``magnitudes`` may come from an FFT longer than the block (a
+    Per block it copies the block's flux and magnitudes into a buffer and moves the beat clock
+    on; the heavy step (novelty of the buffered blocks, autocorrelation, level, fit, beat
+    phase) runs once per update interval over the last :data:`HISTORY_SECONDS`, so its cost is
+    spread over many blocks. ``flux`` and ``magnitudes`` may come from an FFT longer than the block (a
     sliding window, hop = one block): the tracker reads the window length from their size and
     allows for the later novelty peak it brings.
     """
@@ -249,7 +248,7 @@ class TempoTracker:
         return shown, min(confidence, self.confidence)
 
     def _delay(self, bins: int) -> float:
-        """Blocks from a beat to the start of the frame whose novelty peaks."""
+        """Blocks from a beat to the start of the block whose novelty peaks."""
         window = 2 * (bins - 1)
         extra = max(0, window - self.block_size)
         return ONSET_DELAY_BLOCKS + ONSET_DELAY_WINDOWS * extra / self.block_size
