@@ -178,9 +178,9 @@ class TempoTracker:
     Per block it copies the block's flux and magnitudes into a buffer and moves the beat clock
     on; the heavy step (novelty of the buffered blocks, autocorrelation, level, fit, beat
     phase) runs once per update interval over the last :data:`HISTORY_SECONDS`, so its cost is
-    spread over many blocks. ``flux`` and ``magnitudes`` may come from an FFT longer than the block (a
-    sliding window, hop = one block): the tracker reads the window length from their size and
-    allows for the later novelty peak it brings.
+    spread over many blocks. ``flux`` and ``magnitudes`` may come from an FFT longer than the
+    block (a sliding window, hop = one block): the tracker reads the window length from their
+    size and allows for the later novelty peak it brings.
     """
 
     def __init__(
