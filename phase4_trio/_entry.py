@@ -1,7 +1,8 @@
 """The ``phase4`` console script and ``python -m phase4_trio``.
 
-SIGTERM is taken over before the CLI's imports run, so a stop request that arrives while the
-program is still starting ends it like Ctrl-C: exit 0, no traceback.
+SIGTERM is taken over here, once, before the CLI's imports run, so a stop request that
+arrives while the program is still starting ends it like Ctrl-C: exit 0, no traceback.
+The dependency goes one way: this module imports :mod:`.cli`, never the reverse.
 """
 
 from __future__ import annotations

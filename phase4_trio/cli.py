@@ -1,8 +1,9 @@
-"""The ``phase4`` command line.
+"""The ``phase4`` command line: the parser, ``phase4 run``, and one line per user error.
 
-Every error a user can cause ends as one line on stderr and exit status 2; a failure of the
-engine itself exits 1 after logging which task failed. Library code never prints; only the
-command handlers here write to stdout.
+Every error a user can cause ends as one line on stderr, ``phase4: what is wrong``, and exit
+status 2; a failure of the engine itself exits 1 after logging which task failed. Library
+code never prints: ``run`` is here, the other commands are in :mod:`phase4_trio.commands`.
+The console script enters through :mod:`phase4_trio._entry`, which takes over SIGTERM first.
 """
 
 from __future__ import annotations
@@ -19,36 +20,42 @@ import trio
 import yaml
 
 from . import __version__
-from ._entry import interrupt
-from .config import (
-    Config,
-    deep_merge,
-    dump_yaml,
-    load_config,
-    read_config_file,
-    structure_config,
-    unstructure_config,
-)
-from .errors import ConfigError, Phase4Error
+from .capture import pulse
+from .config import Config, DeviceSource, load_config
+from .errors import Phase4Error
 from .events import FORMATS, HostEvents, error, ready_from, shutdown
 
 log = logging.getLogger("phase4_trio")
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line and exit 2, as every other user error."""
+    """argparse, but a usage error is one line and exit 2, as every other user error, and
+    it points at the help of the command that was mistyped."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(2, f"phase4: {message} (see {self.prog} --help)\n")
 
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: None = None
+    ) -> argparse.Namespace:
+        """Unknown flags are reported by the subcommand they were given to."""
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            command = self._command_parser(parsed)
+            command.error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
+    def _command_parser(self, parsed: argparse.Namespace) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = self
+        for name in ("command", "config_command"):
+            subparsers = next(
+                (a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None
+            )
+            chosen = getattr(parsed, name, None)
+            if subparsers is None or chosen not in subparsers.choices:
+                break
+            parser = subparsers.choices[chosen]
+        return parser
 
 
 def _scalar(text: str) -> Any:
@@ -76,6 +83,8 @@ def flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
         put("input", "sample_rate", _scalar(args.sample_rate))
     if getattr(args, "buffer_size", None) is not None:
         put("input", "buffer_size", _scalar(args.buffer_size))
+    if getattr(args, "fft_size", None) is not None:
+        put("dsp", "fft_size", _scalar(args.fft_size))
     if getattr(args, "ws", None) is not None:
         put("transport", "websocket_address", args.ws)
         put("transport", "websocket_enabled", True)
@@ -102,15 +111,18 @@ def load(args: argparse.Namespace) -> Config:
     return load_config(getattr(args, "config", None), overrides=flag_overrides(args))
 
 
-# ------------------------------------------------------------------ commands
+# ------------------------------------------------------------------ phase4 run
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .commands.terminal import setup_logging
     from .engine import Engine
 
     config = load(args)
     setup_logging(config.log_level)
     engine = Engine(config)
+    if args.audio.virtual_running and isinstance(config.input.source, DeviceSource):
+        log.info("%s", args.audio.describe())
     events: HostEvents = args.host_events
     if events.enabled or args.stop_on_stdin_close:
         trio.run(_run_until_signal, engine, events, args.stop_on_stdin_close)
@@ -135,14 +147,31 @@ async def _run_until_signal(
             await nursery.start(engine.run)
             if events.enabled:
                 events.emit(ready_from(engine))
-            elif engine.urls is not None:
-                page, websocket = engine.urls
-                source = engine.source.description
-                print(f"phase4: page {page}  websocket {websocket}  source {source}", flush=True)
             else:
-                source = engine.source.description
-                print(f"phase4: running, source {source} (WebSocket disabled)", flush=True)
+                for line in _started_lines(engine):
+                    print(f"phase4: {line}", flush=True)
     log.info("stopped")
+
+
+def _started_lines(engine: Any) -> list[str]:
+    """What a person needs once the engine runs: where the page is, and how to stop."""
+    from .transport import lan
+
+    urls = engine.urls
+    source = engine.source.description
+    if urls is None:
+        return [f"running, source {source} (WebSocket disabled); Ctrl-C stops"]
+    lines = [f"page {urls[0]}  websocket {urls[1]}  source {source}  (Ctrl-C stops)"]
+    if engine.config.transport.websocket_address.host in lan.ALL_INTERFACES:
+        others = lan.page_urls(lan.interface_addresses(), engine.web.port)
+        if others:
+            lines.append(
+                f"listening on every interface: from another machine open {' or '.join(others)}"
+                f" (its firewall and this one's must let TCP port {engine.web.port} through)"
+            )
+        else:
+            lines.append("listening on every interface, but this machine has no network address")
+    return lines
 
 
 async def _cancel_on_signal(
@@ -174,7 +203,8 @@ async def _cancel_on_stdin_close(scope: trio.CancelScope, events: HostEvents) ->
 
 
 def cmd_relay(args: argparse.Namespace) -> int:
-    from .cluster.relay import Relay
+    from .commands.terminal import setup_logging
+    from .relay import Relay
 
     config = load(args)
     setup_logging(config.log_level)
@@ -196,12 +226,13 @@ async def _relay_until_signal(relay: Any) -> None:
     log.info("stopped")
 
 
-def cmd_record(args: argparse.Namespace) -> int:
-    from .record.command import record_command
+# ------------------------------------------------------------------ the other commands
 
-    config = load(args)
-    setup_logging(config.log_level)
-    return record_command(config, seconds=args.seconds)
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from .commands.record import record_command
+
+    return record_command(load(args), seconds=args.seconds)
 
 
 def _positive_seconds(text: str) -> float:
@@ -215,22 +246,21 @@ def _positive_seconds(text: str) -> float:
 
 
 def cmd_config_show(args: argparse.Namespace) -> int:
-    sys.stdout.write(dump_yaml(load(args)))
-    return 0
+    from .commands import config
+
+    return config.show(load(args))
 
 
 def cmd_config_validate(args: argparse.Namespace) -> int:
-    """Validate a file on its own terms: defaults + file only, no env, no flags."""
-    data = deep_merge(unstructure_config(Config()), read_config_file(args.file))
-    structure_config(data)
-    print(f"{args.file}: ok")
-    return 0
+    from .commands import config
+
+    return config.validate(args.file)
 
 
 def cmd_devices(args: argparse.Namespace) -> int:
-    from .capture.devices import devices_command
+    from .commands.devices import devices_command
 
-    return devices_command(args.json)
+    return devices_command(args.json, args.audio)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -247,7 +277,9 @@ def _add_source_flags(parser: argparse.ArgumentParser) -> None:
         "--source", metavar="S", help="device (default), tone:HZ[:AMP], noise or wav:PATH"
     )
     parser.add_argument(
-        "--device", metavar="D", help="input device index or name substring; -1 = default"
+        "--device",
+        metavar="D",
+        help="input device index or name substring (see phase4 devices); -1 = default",
     )
 
 
@@ -259,12 +291,12 @@ def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog="phase4",
         description="Real-time audio analysis: capture, spectrum, tempo, streamed to browsers.",
+        epilog="Start with: phase4 run --source tone:440 (then open the page it prints).",
     )
-    parser.add_argument("--version", action="version", version=f"phase4 {__version__}")
+    parser.add_argument("-V", "--version", action="version", version=f"phase4 {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
-    commands.required = True
 
-    run = commands.add_parser("run", help="run the engine until SIGINT/SIGTERM")
+    run = commands.add_parser("run", help="run the engine until Ctrl-C (SIGINT) or SIGTERM")
     _add_config_flag(run)
     _add_source_flags(run)
     run.add_argument("--sample-rate", metavar="N", help="samples per second (default 44100)")
@@ -272,7 +304,12 @@ def build_parser() -> ArgumentParser:
         "--buffer-size", metavar="N", help="samples per block, a power of two (default 256)"
     )
     run.add_argument(
-        "--ws", metavar="HOST:PORT", help="page + WebSocket address (default 127.0.0.1:8889)"
+        "--fft-size", metavar="N", help="points of the fine spectrum, auto or a power of two"
+    )
+    run.add_argument(
+        "--ws",
+        metavar="HOST:PORT",
+        help="page + WebSocket address (default 127.0.0.1:8889; 0.0.0.0:PORT for other machines)",
     )
     run.add_argument(
         "--udp", metavar="HOST:PORT", help="also send the binary spectrum by UDP to HOST:PORT"
@@ -364,7 +401,7 @@ def build_parser() -> ArgumentParser:
     validate.add_argument("file", metavar="F")
     validate.set_defaults(handler=cmd_config_validate)
 
-    devices = commands.add_parser("devices", help="list audio input devices")
+    devices = commands.add_parser("devices", help="list audio input devices (for --device)")
     devices.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     devices.set_defaults(handler=cmd_devices)
 
@@ -377,6 +414,12 @@ def build_parser() -> ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; the exit status: 0 done, 2 a user error (one line), 1 engine failure.
+    With ``run --events``, the ``shutdown`` event carries it too.
+
+    Without a command, the help goes to stderr with status 2: nothing was done, and a script
+    that forgot its command should notice.
+    """
     events = HostEvents()
     code = _main(argv, events)
     events.emit(shutdown(code, events.stop_reason or ("stopped" if code == 0 else "error")))
@@ -386,14 +429,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None, events: HostEvents) -> int:
     try:
-        # Until Trio takes over signal handling, SIGTERM stops start-up as cleanly as Ctrl-C,
-        # never in the middle of an import (see _entry.interrupt).
-        signal.signal(signal.SIGTERM, interrupt)
-        args = build_parser().parse_args(argv)  # imports subcommands: inside the try
+        # Before anything initialises PortAudio: find the virtual device if nothing else is set.
+        audio = pulse.discover(os.environ)
+        os.environ.update(audio.env)
+        parser = build_parser()  # imports subcommands: inside the try
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return 2
         if getattr(args, "events", None):
             sys.stdout.flush()
             events.start(sys.stdout.fileno())
         args.host_events = events
+        args.audio = audio
         handler: Callable[[argparse.Namespace], int] = args.handler
         return handler(args)
     except KeyboardInterrupt:
@@ -410,7 +458,7 @@ def _main(argv: Sequence[str] | None, events: HostEvents) -> int:
             return 1
         for problem in user_errors:
             for line in problem.lines():
-                text = f"phase4: {line}" if not isinstance(problem, ConfigError) else line
+                text = f"phase4: {line}"
                 print(text, file=sys.stderr)
                 events.emit(error(text, 2))
         return 2
@@ -435,7 +483,3 @@ def _user_errors(error: BaseException) -> list[Phase4Error] | None:
             found += leaves
         return found
     return None
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -8,6 +8,7 @@ reported together rather than one per run.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import re
@@ -19,14 +20,18 @@ import attrs
 import cattrs
 import yaml
 
-from .cluster import naming
 from .dsp.tempo import DEFAULT_TEMPO_RANGE, TEMPO_LIMITS
 from .dsp.window import WINDOW_NAMES
 from .errors import ConfigError
+from .transport.nats import naming
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 SampleFormat: TypeAlias = Literal["float32", "int32"]
 RecordFormat: TypeAlias = Literal["pcm16", "float32"]
+#: ``dsp.fft_size``: a power of two, or ``auto`` (:data:`AUTO_FFT_SIZE`, or the block if larger).
+FftSize: TypeAlias = int | Literal["auto"]
+AUTO_FFT_SIZE = 4096
+MAX_FFT_SIZE = 16384
 ENV_PREFIX = "PHASE4_"
 
 
@@ -104,6 +109,13 @@ class BandLayout:
 
 
 _DURATION_UNITS = {"us": 1e-3, "µs": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+_SHOWN_UNITS = ("m", "s", "ms", "us")  # the largest unit that keeps the value at least 1
+
+
+def _number(value: float) -> str:
+    """The shortest text that reads back as ``value``, without a trailing ``.0``."""
+    text = repr(value)
+    return text[:-2] if text.endswith(".0") else text
 
 
 @attrs.frozen
@@ -136,7 +148,16 @@ class Duration:
         return self.milliseconds / 1e3
 
     def __str__(self) -> str:
-        return f"{self.milliseconds!r}ms"
+        """As a person writes it (``5s``, ``33.33ms``, ``2m``, ``500us``), and exact: the text
+        parses back to this very value, so ``config show`` output validates unchanged."""
+        for unit in _SHOWN_UNITS:
+            value = self.milliseconds / _DURATION_UNITS[unit]
+            if value < 1 or (unit == "m" and not value.is_integer()):
+                continue
+            text = f"{_number(value)}{unit}"
+            if Duration.parse(text).milliseconds == self.milliseconds:
+                return text
+        return f"{_number(self.milliseconds)}ms"
 
 
 @attrs.frozen
@@ -155,7 +176,7 @@ class ToneSource:
     amplitude: float = 0.5
 
     def __str__(self) -> str:
-        return f"tone:{self.frequency!r}:{self.amplitude!r}"
+        return f"tone:{_number(self.frequency)}:{_number(self.amplitude)}"
 
 
 @attrs.frozen
@@ -320,10 +341,20 @@ class InputConfig:
     sample_format: SampleFormat = "float32"
 
 
+def _fft_size(_inst: object, _attribute: attrs.Attribute[Any], value: FftSize) -> None:
+    if value != "auto" and (
+        not isinstance(value, int) or value < 16 or value > MAX_FFT_SIZE or value & (value - 1)
+    ):
+        raise ValueError(
+            f"must be auto or a power of two between 16 and {MAX_FFT_SIZE}, got {value!r}"
+        )
+
+
 @attrs.frozen
 class DspConfig:
     enabled: bool = True
     fft_window: str = attrs.field(default="hann", converter=_lower, validator=_one_of(WINDOW_NAMES))
+    fft_size: FftSize = attrs.field(default="auto", validator=_fft_size)
     tempo_range: tuple[float, float] = attrs.field(
         default=DEFAULT_TEMPO_RANGE, validator=_tempo_range
     )
@@ -534,6 +565,14 @@ def _from_text(parse: Callable[[str], Any]) -> Callable[[object, object], Any]:
     return structure
 
 
+def _fft_size_value(value: object, _type: object) -> FftSize:
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected auto or a power of two, got {value!r}")
+    return value
+
+
 def make_converter() -> cattrs.Converter:
     """The one converter: strict scalars, text forms for addresses, durations and sources."""
     converter = cattrs.Converter()
@@ -548,6 +587,7 @@ def make_converter() -> cattrs.Converter:
     converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _origin_list)
     converter.register_structure_hook_func(lambda t: t == tuple[float, float], _bpm_pair)
     converter.register_structure_hook_func(lambda t: t in (SampleFormat, RecordFormat), _literal)
+    converter.register_structure_hook_func(lambda t: t == FftSize, _fft_size_value)
     converter.register_structure_hook(BandLayout, _from_text(BandLayout.parse))
     converter.register_structure_hook_func(
         lambda t: t == tuple[Address, ...], _text_list(Address.parse)
@@ -581,7 +621,7 @@ def _structure_class(
     fields = attrs.fields_dict(cls)
     for key in data:
         if key not in fields:
-            problems.append((f"{path}.{key}" if path else str(key), "unknown key"))
+            problems.append((f"{path}.{key}" if path else str(key), _unknown_key(key, fields)))
     values: dict[str, Any] = {}
     broken = False
     for name, field in fields.items():
@@ -609,6 +649,34 @@ def _structure_class(
     return cls(**values)
 
 
+def _unknown_key(key: object, known: Iterable[str]) -> str:
+    """``unknown key``, with the nearest known key when one is close enough to be a typo."""
+    close = difflib.get_close_matches(str(key).lower(), list(known), n=1, cutoff=0.6)
+    return f"unknown key (did you mean {close[0]}?)" if close else "unknown key"
+
+
+def _cross_checks(config: Config) -> list[tuple[str, str]]:
+    """Problems no single key shows: values that are fine alone but not together."""
+    problems = []
+    source = config.input.source
+    nyquist = config.input.sample_rate / 2
+    if isinstance(source, ToneSource) and source.frequency >= nyquist:
+        problems.append(
+            (
+                "input.source",
+                f"a {_number(source.frequency)} Hz tone is at or above the Nyquist frequency"
+                f" ({_number(nyquist)} Hz at input.sample_rate {config.input.sample_rate})"
+                " and would alias; use a lower tone or a higher sample rate",
+            )
+        )
+    fft_size, buffer_size = config.dsp.fft_size, config.input.buffer_size
+    if fft_size != "auto" and fft_size < buffer_size:
+        problems.append(
+            ("dsp.fft_size", f"must be at least input.buffer_size ({buffer_size}), got {fft_size}")
+        )
+    return problems
+
+
 def _one_line(error: BaseException) -> str:
     if isinstance(error, cattrs.BaseValidationError) and error.exceptions:
         return _one_line(error.exceptions[0])
@@ -622,7 +690,18 @@ def structure_config(data: object) -> Config:
     if problems or config is None:
         raise ConfigError(problems)
     assert isinstance(config, Config)
+    problems = _cross_checks(config)
+    if problems:
+        raise ConfigError(problems)
     return config
+
+
+def analysis_fft_size(config: Config) -> int:
+    """The points of the fine spectrum: ``dsp.fft_size``, with ``auto`` resolved."""
+    fft_size = config.dsp.fft_size
+    if fft_size == "auto":
+        return max(AUTO_FFT_SIZE, config.input.buffer_size)
+    return fft_size
 
 
 def unstructure_config(config: Config) -> dict[str, Any]:
@@ -673,7 +752,33 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
-def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+@attrs.frozen
+class EnvLayer:
+    """The ``PHASE4_*`` variables as config data, and the variable that set each dotted key,
+    so a problem a variable caused names the variable, not only the key."""
+
+    data: dict[str, Any]
+    names: dict[str, str]
+
+    def origin(self, dotted: str) -> str | None:
+        """The variable that set ``dotted``, a key above it, or a key inside it."""
+        for key, name in self.names.items():
+            if dotted == key or dotted.startswith(key + ".") or key.startswith(dotted + "."):
+                return name
+        return None
+
+    def without(self, dotted_keys: Iterable[str]) -> EnvLayer:
+        """The layer minus the keys a later layer (the flags) set again."""
+        later = tuple(dotted_keys)
+        names = {
+            key: name
+            for key, name in self.names.items()
+            if not any(key == k or key.startswith(k + ".") for k in later)
+        }
+        return EnvLayer(self.data, names)
+
+
+def env_overrides(environ: Mapping[str, str]) -> EnvLayer:
     """``PHASE4_INPUT__SAMPLE_RATE=48000`` becomes ``{"input": {"sample_rate": 48000}}``."""
     result: dict[str, Any] = {}
     leaves: dict[tuple[str, ...], str] = {}
@@ -700,7 +805,18 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         node[keys[-1]] = value
     if problems:
         raise ConfigError(problems)
-    return result
+    return EnvLayer(result, {".".join(keys): name for keys, name in leaves.items()})
+
+
+def _dotted_leaves(data: Mapping[str, Any], prefix: str = "") -> list[str]:
+    leaves = []
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            leaves += _dotted_leaves(value, dotted + ".")
+        else:
+            leaves.append(dotted)
+    return leaves
 
 
 def load_config(
@@ -709,11 +825,18 @@ def load_config(
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> Config:
-    """Defaults < file < environment < overrides (CLI flags), structured once."""
+    """Defaults < file < environment < overrides (CLI flags), structured once; a problem
+    that came from an environment variable is reported with the variable's name."""
     data = unstructure_config(Config())
     if path is not None:
         data = deep_merge(data, read_config_file(path))
-    data = deep_merge(data, env_overrides(os.environ if environ is None else environ))
+    env = env_overrides(os.environ if environ is None else environ)
+    data = deep_merge(data, env.data)
     if overrides:
         data = deep_merge(data, overrides)
-    return structure_config(data)
+        env = env.without(_dotted_leaves(overrides))
+    try:
+        return structure_config(data)
+    except ConfigError as error:
+        origins = {key: name for key, _ in error.problems if (name := env.origin(key))}
+        raise ConfigError(error.problems, origins) from None

@@ -13,7 +13,9 @@ docs/architecture.md)::
         └─tap─▶ WavRecorder FIFO (every block)                      │ batches
                                                                      ▼
                             ws client × N ◀─[client_queue]─ router ◀─[router_queue]
-                            UDP sender    ◀─[1]──────────────┘
+                            UDP sender    ◀─[1]──────────────┤
+                            OSC, WLED     ◀─[64]─────────────┤
+                            NATS          ◀─[publisher's]────┘
 
 The router tells the bridge what its subscribers want (:meth:`Engine._follow_demand`): with
 nobody listening the bridge rests and Trio is not woken per block.
@@ -31,19 +33,22 @@ import trio
 
 from . import metrics as m
 from .capture import Block, CaptureBridge, CaptureSource, CaptureState, open_source
-from .config import Config
+from .config import Config, analysis_fft_size
 from .dsp import Analyzer
-from .outputs import configured_outputs
+from .dsp.level import NO_SIGNAL_DBFS, no_signal
+from .dsp.views import Views
+from .errors import Phase4Error
 from .pipeline.messages import Batch
 from .pipeline.processor import Processor
 from .pipeline.router import Demand, Router
 from .record import WavRecorder
 from .transport.http import HttpApp, load_assets
-from .transport.server import WebServer
+from .transport.outputs import configured_outputs
+from .transport.server import StreamInfo, WebServer
 from .transport.udp import UdpStats, run_udp_sender
 
 if TYPE_CHECKING:
-    from .cluster.publisher import NatsPublisher
+    from .transport.nats.publisher import NatsPublisher
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +63,16 @@ class Engine:
         self.sample_rate = self.source.sample_rate
         self.channels = self.source.channels
         self.block_size = config.input.buffer_size
+        self.fft_size = analysis_fft_size(config)
         analyzer = (
-            Analyzer(self.block_size, self.sample_rate, config.dsp.fft_window)
+            Analyzer(self.block_size, self.sample_rate, config.dsp.fft_window, self.fft_size)
             if config.dsp.enabled
             else None
         )
         self._analyzer = analyzer
-        self.router = Router()
+        self.views = Views()
+        # Rated subscribers accept what the bridge delivers on its grid: half a block early.
+        self.router = Router(early=0.5 * self.block_size / self.sample_rate, views=self.views)
         self.callback_histogram = m.Histogram(m.CALLBACK_BUCKETS)
         self.latency_histogram = m.Histogram(m.LATENCY_BUCKETS)
         self.callback_durations: list[float] = []
@@ -74,7 +82,13 @@ class Engine:
         self.web: WebServer | None = None
         if config.transport.websocket_enabled:
             app = HttpApp(load_assets(), self.render_metrics, self.health)
-            self.web = WebServer(config.transport, self.router, app, self.latency_histogram.observe)
+            self.web = WebServer(
+                config.transport,
+                self.router,
+                app,
+                self.latency_histogram.observe,
+                StreamInfo(self.views, self.sample_rate, self.fft_size, self.channels),
+            )
         self._last_audio = -1.0
         self._last_captured = 0
         self.udp_stats = UdpStats()
@@ -92,7 +106,9 @@ class Engine:
         # NATS publishing (docs/scaling.md): a router subscriber with its own task.
         self.nats: NatsPublisher | None = None
         if config.output.nats.enabled:
-            from .cluster.publisher import NatsPublisher  # nats-py is imported only when used
+            from .transport.nats.publisher import (
+                NatsPublisher,  # nats-py is imported only when used
+            )
 
             self.nats = NatsPublisher(
                 config.output.nats,
@@ -152,9 +168,9 @@ class Engine:
 
     @property
     def preroll_blocks(self) -> int:
-        """Blocks kept while resting: enough to fill the analysis window (one block), plus
-        one for the first flux."""
-        window = self._analyzer.size if self._analyzer is not None else self.block_size
+        """Blocks kept while resting: enough to fill the longest analysis window (the fine
+        spectrum's), plus one for the first flux."""
+        window = self._analyzer.fft_size if self._analyzer is not None else self.block_size
         return math.ceil(window / self.block_size) + 1
 
     def _follow_demand(self, demand: Demand) -> None:
@@ -240,6 +256,9 @@ class Engine:
         silent = time.monotonic() - self._last_audio
         if silent > SILENCE_LIMIT:
             return False, f"no audio for {silent:.1f} s"
+        # The bridge's ring holds the last ring_slots blocks captured (~1.5 s at the defaults).
+        if self.bridge is not None and no_signal(self.bridge.recent):
+            return True, f"ok: no signal (audio flowing, but below {NO_SIGNAL_DBFS:g} dBFS)"
         return True, "ok: audio flowing"
 
     @property
@@ -304,12 +323,17 @@ async def _named(
     *args: Any,
     task_status: trio.TaskStatus[Any] | None = None,
 ) -> None:
-    """Run a task; if it fails, say which one before the failure takes the engine down."""
+    """Run a task; if it fails, say which one before the failure takes the engine down.
+
+    A user's mistake found by a task as it starts (an unresolvable UDP host) is the CLI's to
+    report, as one line: no traceback for it here."""
     try:
         if task_status is None:
             await function(*args)
         else:
             await function(*args, task_status=task_status)
+    except Phase4Error:
+        raise
     except Exception:
         log.error("task %r failed; shutting the engine down", name, exc_info=True)
         raise

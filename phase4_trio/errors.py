@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 
 class Phase4Error(Exception):
@@ -15,11 +15,21 @@ class Phase4Error(Exception):
 
 
 class ConfigError(Phase4Error):
-    """One or more config problems, each a ``(dotted.key, what is wrong)`` pair."""
+    """One or more config problems, each a ``(dotted.key, what is wrong)`` pair.
 
-    def __init__(self, problems: Sequence[tuple[str, str]]) -> None:
+    ``origins`` names where a key was set when that is not obvious (the environment
+    variable behind it): its line then reads ``PHASE4_X__Y: x.y: what is wrong``.
+    """
+
+    def __init__(
+        self, problems: Sequence[tuple[str, str]], origins: Mapping[str, str] | None = None
+    ) -> None:
         self.problems = list(problems)
-        super().__init__("; ".join(f"{key}: {message}" for key, message in self.problems))
+        self.origins = dict(origins or {})
+        super().__init__("; ".join(self.lines()))
 
     def lines(self) -> list[str]:
-        return [f"{key}: {message}" for key, message in self.problems]
+        return [
+            f"{self.origins[key]}: {key}: {message}" if key in self.origins else f"{key}: {message}"
+            for key, message in self.problems
+        ]

@@ -184,7 +184,7 @@ def click_tables() -> None:
         for tempo in np.arange(60.0, 200.01, 2.5).tolist():
             for kind in ("noise", "blip"):
                 samples = click_track(tempo, rate, seconds=12.0, kind=kind, offset=0.37)
-                analyzer = Analyzer(size, rate, "hann", (50.0, 210.0))
+                analyzer = Analyzer(size, rate, "hann", tempo_range=(50.0, 210.0))
                 results = [analyzer.process(block) for block in blocks(samples, size)]
                 reading = results[round(8.0 * rate / size) - 1]
                 worst = max(worst, abs(reading.bpm - tempo))
@@ -203,7 +203,7 @@ def click_tables() -> None:
 
 def analyse(samples: NDArray[np.float32], rate: int, size: int) -> Analysis:
     """The analysis of the last block of ``samples`` (tempo range 50-210, around the clicks)."""
-    analyzer = Analyzer(size, rate, "hann", (50.0, 210.0))
+    analyzer = Analyzer(size, rate, "hann", tempo_range=(50.0, 210.0))
     return [analyzer.process(block) for block in blocks(samples, size)][-1]
 
 

@@ -71,7 +71,25 @@ def assert_conserved(engine: Engine) -> None:
     assert router.stats.routed == p.sent, (router.stats, p)
     for sub in router.subscriptions:
         assert sub.offered == sub.taken + sub.dropped + sub.skipped + sub.queued, sub
-        assert (sub.queued == 0) == (sub.batches_waiting == 0), sub
+        assert (sub.queued - sub.held == 0) == (sub.batches_waiting == 0), sub
+
+
+UPGRADE_REQUEST = (
+    b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+async def upgraded_but_never_read(engine: Engine) -> trio.SocketStream:
+    """A client that asks for the WebSocket upgrade, then never reads (a 4 KiB receive
+    buffer, so its socket fills at once): the stalled client of the isolation tests."""
+    assert engine.web is not None
+    sock = trio.socket.socket()
+    sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, 4096)
+    await sock.connect(("127.0.0.1", engine.web.port))
+    stream = trio.SocketStream(sock)
+    await stream.send_all(UPGRADE_REQUEST)
+    return stream
 
 
 def ws_url(engine: Engine, query: str = "") -> str:

@@ -147,6 +147,21 @@ async def test_rest_then_listen_again_restarts_the_stream() -> None:
     assert flags == [(4, BlockFlag.STREAM_START | BlockFlag.WARMUP), (5, BlockFlag.NONE)]
 
 
+async def test_a_rest_too_short_to_lose_a_block_leaves_the_stream_whole() -> None:
+    bridge, receive = make(preroll=4)
+    bridge.listen(0.0)
+    bridge.push(block(0), 100.0)
+    await trio.testing.wait_all_tasks_blocked()
+    bridge.release(take(receive))
+    bridge.rest()
+    for i in range(1, 4):  # fewer than the pre-roll: nothing let go
+        bridge.push(block(i), 100.0 + i * PERIOD)
+    bridge.listen(0.0)
+    flags = [(b.index, b.flags) for b in take(receive)]
+    assert flags == [(1, BlockFlag.NONE), (2, BlockFlag.NONE), (3, BlockFlag.NONE)]
+    assert bridge.stats.resting == 0 and conserved(bridge)
+
+
 async def test_a_wake_interval_delivers_batches_on_a_grid_of_capture_time() -> None:
     bridge, receive = make(slots=64, queue=64)
     bridge.listen(4 * PERIOD)  # a listener that wants 25 spectra a second, at 100 blocks/s

@@ -68,7 +68,7 @@ sources = st.one_of(
     st.just(NoiseSource()),
     st.builds(
         ToneSource,
-        st.floats(1.0, 20000.0, allow_nan=False),
+        st.floats(1.0, 1999.0, allow_nan=False),  # below Nyquist at every sample rate drawn
         st.floats(0.0, 1.0, allow_nan=False),
     ),
     st.builds(WavSource, st.text(st.characters(blacklist_categories=["Cs", "Cc"]), min_size=1)),
@@ -142,16 +142,84 @@ def test_env_values_are_yaml_scalars() -> None:
     data = env_overrides(
         {"PHASE4_LOG_LEVEL": "DEBUG", "PHASE4_DSP__ENABLED": "false", "HOME": "/root"}
     )
-    assert data == {"log_level": "DEBUG", "dsp": {"enabled": False}}
+    assert data.data == {"log_level": "DEBUG", "dsp": {"enabled": False}}
+    assert data.names == {"log_level": "PHASE4_LOG_LEVEL", "dsp.enabled": "PHASE4_DSP__ENABLED"}
     config = load_config(environ={"PHASE4_LOG_LEVEL": "DEBUG", "PHASE4_DSP__FFT_WINDOW": "Hamming"})
     assert config.log_level == "debug"
     assert config.dsp.fft_window == "hamming"
 
 
-def test_unknown_env_key_is_named() -> None:
+def test_unknown_env_key_names_the_variable_and_the_nearest_key() -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(environ={"PHASE4_INPUT__SAMPLERATE": "48000"})
-    assert caught.value.lines() == ["input.samplerate: unknown key"]
+    assert caught.value.lines() == [
+        "PHASE4_INPUT__SAMPLERATE: input.samplerate: unknown key (did you mean sample_rate?)"
+    ]
+
+
+def test_env_value_errors_name_the_variable_unless_a_flag_set_the_key_again() -> None:
+    environ = {"PHASE4_INPUT__SAMPLE_RATE": "fast", "PHASE4_DSP__FFT_WINDOW": "square"}
+    with pytest.raises(ConfigError) as caught:
+        load_config(environ=environ)
+    assert sorted(caught.value.lines()) == [
+        "PHASE4_DSP__FFT_WINDOW: dsp.fft_window: must be one of "
+        "bartletthann, blackman, blackmannuttall, hann, hamming, lanczos, nuttall; got 'square'",
+        "PHASE4_INPUT__SAMPLE_RATE: input.sample_rate: expected a whole number, got 'fast'",
+    ]
+    with pytest.raises(ConfigError) as caught:
+        load_config(environ=environ, overrides={"input": {"sample_rate": "slow"}})
+    assert "input.sample_rate: expected a whole number, got 'slow'" in caught.value.lines()
+
+
+def test_a_section_set_by_env_names_the_variable() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(environ={"PHASE4_INPUT": "5"})
+    assert caught.value.lines() == ["PHASE4_INPUT: input: expected a mapping, got 5"]
+
+
+@pytest.mark.parametrize(
+    ("data", "line"),
+    [
+        (
+            {"input": {"buffersize": 512}},
+            "input.buffersize: unknown key (did you mean buffer_size?)",
+        ),
+        ({"inptu": {}}, "inptu: unknown key (did you mean input?)"),
+        (
+            {"transport": {"max_client": 3}},
+            "transport.max_client: unknown key (did you mean max_clients?)",
+        ),
+        ({"input": {"zzz": 1}}, "input.zzz: unknown key"),
+    ],
+)
+def test_misspelt_keys_get_a_suggestion(data: dict[str, object], line: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        structure_config(data)
+    assert caught.value.lines() == [line]
+
+
+@pytest.mark.parametrize(
+    ("source", "rate", "ok"),
+    [
+        ("tone:22049", 44100, True),
+        ("tone:22050", 44100, False),
+        ("tone:30000", 44100, False),
+        ("tone:30000", 96000, True),
+        ("tone:4000", 8000, False),
+        ("wav:/any.wav", 4000, True),  # plays at the file's own rate
+    ],
+)
+def test_a_tone_at_or_above_nyquist_is_refused(source: str, rate: int, ok: bool) -> None:
+    data = {"input": {"source": source, "sample_rate": rate}}
+    if ok:
+        structure_config(data)
+        return
+    problems = problems_of(data)
+    assert list(problems) == ["input.source"]
+    assert problems["input.source"].startswith(
+        f"a {source[5:]} Hz tone is at or above the Nyquist frequency ({rate // 2} Hz at "
+        f"input.sample_rate {rate})"
+    )
 
 
 @pytest.mark.parametrize(
@@ -245,6 +313,37 @@ def test_address_parse(text: str, host: str, port: int) -> None:
 )
 def test_duration_parse(text: object, seconds: float) -> None:
     assert Duration.parse(text).seconds == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize(
+    ("milliseconds", "shown"),
+    [
+        (5000.0, "5s"),
+        (33.33, "33.33ms"),
+        (1500.0, "1.5s"),
+        (120000.0, "2m"),
+        (90000.0, "90s"),
+        (0.5, "500us"),
+        (1.0, "1ms"),
+        (0.001, "1us"),
+        (999.5, "999.5ms"),
+    ],
+)
+def test_durations_are_shown_as_people_write_them(milliseconds: float, shown: str) -> None:
+    assert str(Duration(milliseconds)) == shown
+    assert Duration.parse(shown) == Duration(milliseconds)
+
+
+@given(st.floats(1e-6, 1e9, allow_nan=False, allow_infinity=False))
+def test_a_shown_duration_parses_back_to_the_same_value(milliseconds: float) -> None:
+    duration = Duration(milliseconds)
+    assert Duration.parse(str(duration)) == duration
+
+
+def test_tone_sources_are_shown_without_float_noise() -> None:
+    assert str(ToneSource(440.0, 0.5)) == "tone:440:0.5"
+    assert str(ToneSource(2756.25, 1.0)) == "tone:2756.25:1"
+    assert parse_source(str(ToneSource(0.1, 0.3))) == ToneSource(0.1, 0.3)
 
 
 def test_configuration_doc_lists_every_key_and_env_name() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import textwrap
@@ -83,6 +85,64 @@ def test_devices_table(virtual_audio: VirtualAudio) -> None:
     assert len(default_rows) == 1
     assert default_rows[0].split()[2] == "default"
     assert any(line.split()[1] == "pulse" and "44100 Hz" in line for line in lines[1:])
+
+
+def test_the_virtual_device_is_found_without_its_environment(
+    virtual_audio: VirtualAudio, tmp_path: Path
+) -> None:
+    """Right after `scripts/virtual-audio start`, without `eval "$(... env)"`: the CLI finds
+    the server in its runtime dir by itself, lists it, says so, and can record from it."""
+    session = tmp_path / "session"  # a login session without a sound server of its own
+    session.mkdir(mode=0o700)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("PULSE_SERVER", "PULSE_CLIENTCONFIG") and not key.startswith("PHASE4_")
+    }
+    env |= {"XDG_RUNTIME_DIR": str(session), "VIRTUAL_AUDIO_DIR": str(virtual_audio.runtime_dir)}
+
+    def bare(args: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "phase4_trio", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            check=False,
+        )
+
+    listing = bare(["devices", "--json"])
+    assert listing.returncode == 0, listing.stderr
+    assert {"pulse", "default"} <= {d["name"] for d in json.loads(listing.stdout)}
+    table = bare(["devices"])
+    assert table.returncode == 0, table.stderr
+    assert "default" in table.stdout
+    assert table.stderr == (
+        f"phase4: using the virtual device of scripts/virtual-audio ({virtual_audio.runtime_dir});"
+        f" play sound into it with: PULSE_SERVER=unix:{virtual_audio.runtime_dir}/pulse/native"
+        " paplay -d vsink FILE.wav\n"
+    )
+    out = tmp_path / "probe.wav"
+    recorded = bare(["record", str(out), "--seconds", "0.2"])
+    assert recorded.returncode == 0, recorded.stderr
+    assert recorded.stdout.startswith("phase4: recorded 0.20 s (8820 frames, 44100 Hz")
+    engine = subprocess.Popen(
+        [sys.executable, "-m", "phase4_trio", "run", "--ws", "127.0.0.1:0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert engine.stdout is not None and engine.stderr is not None
+        first = engine.stdout.readline()
+        assert first.startswith("phase4: page http://127.0.0.1:"), first
+        assert re.search(r"  source device \d+ 'default' \(ALSA\)  \(Ctrl-C stops\)$", first), first
+    finally:
+        engine.send_signal(signal.SIGINT)
+        assert engine.wait(timeout=10) == 0
+    # the same note as `devices`, in the log: where the sound comes from
+    assert table.stderr.removeprefix("phase4: ").strip() in engine.stderr.read()
 
 
 def test_devices_without_any_input_says_what_to_do(tmp_path: Path) -> None:

@@ -96,7 +96,7 @@ def f_measure(found: NDArray[np.float64], truth: NDArray[np.float64]) -> float:
 def test_beats_fall_on_the_clicks(bpm: float, rate: int, size: int) -> None:
     offset = 0.37
     samples = click_track(bpm, rate, seconds=12.0, offset=offset, seed=3)
-    analyzer = Analyzer(size, rate, "hann", (50.0, 210.0))
+    analyzer = Analyzer(size, rate, "hann", tempo_range=(50.0, 210.0))
     results = [analyzer.process(block) for block in blocks(samples, size)]
     flagged = np.flatnonzero([r.beat for r in results])
     found = (flagged + 0.5) * size / rate

@@ -20,7 +20,7 @@ def analyse(
     samples: NDArray[np.float32], sample_rate: int, size: int = 256, channels: int = 1
 ) -> Analysis:
     """Feed every block and return the last analysis (tempo range 50-210, around the clicks)."""
-    analyzer = Analyzer(size, sample_rate, "hann", CLICK_RANGE)
+    analyzer = Analyzer(size, sample_rate, "hann", tempo_range=CLICK_RANGE)
     results = [analyzer.process(block) for block in blocks(samples, size, channels)]
     return results[-1]
 

@@ -12,7 +12,14 @@ import pytest
 import trio
 import trio_websocket
 
-from engine_helpers import assert_conserved, make_config, receive_json, running_engine, ws_url
+from engine_helpers import (
+    assert_conserved,
+    make_config,
+    receive_json,
+    running_engine,
+    upgraded_but_never_read,
+    ws_url,
+)
 
 SAMPLE_RATE = 44100
 BLOCK = 256
@@ -61,15 +68,7 @@ async def test_tone_arrives_as_peak_bin_with_spec_amplitude() -> None:
 async def test_stalled_client_does_not_slow_another() -> None:
     """A client that never reads loses frames; a reading client beside it loses none."""
     async with running_engine(make_config(transport={"client_queue": 512})) as engine:
-        assert engine.web is not None
-        stalled_socket = trio.socket.socket()
-        stalled_socket.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, 4096)
-        await stalled_socket.connect(("127.0.0.1", engine.web.port))
-        stalled = trio.SocketStream(stalled_socket)
-        await stalled.send_all(
-            b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        )
+        stalled = await upgraded_but_never_read(engine)
         async with trio_websocket.open_websocket_url(ws_url(engine)) as ws:
             received = 0
             with trio.fail_after(60):

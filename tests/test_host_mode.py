@@ -124,7 +124,7 @@ async def test_ready_clients_and_a_clean_stop_when_stdin_closes() -> None:
             assert ready["page"] == f"http://127.0.0.1:{port}/"
             assert ready["websocket"] == f"ws://127.0.0.1:{port}/ws"
             assert ready["outputs"] == [{"name": "osc", "target": f"127.0.0.1:{osc_port}"}]
-            assert ready["source"] == "tone:1000.0:0.5"
+            assert ready["source"] == "tone:1000:0.5"
             assert (ready["sampleRate"], ready["blockSize"], ready["channels"]) == (44100, 256, 1)
             assert ready["pid"] == host.process.pid
 
@@ -169,10 +169,13 @@ async def test_sigterm_ends_with_a_shutdown_event() -> None:
     ("args", "expected"),
     [
         (["--osc", "nonexistent.invalid:9000"], ["phase4: output.osc.targets: cannot resolve"]),
-        (["--wled", "localhost:99999"], ["output.wled.targets: port 99999 is outside 0-65535"]),
+        (
+            ["--wled", "localhost:99999"],
+            ["phase4: output.wled.targets: port 99999 is outside 0-65535"],
+        ),
         (
             ["--buffer-size", "300", "--osc", "239.0.0.1:9000"],
-            ["input.buffer_size:"],  # a config error stops before any target is checked
+            ["phase4: input.buffer_size:"],  # a config error stops before any target is checked
         ),
         (
             ["--osc", "239.0.0.1:9000"],

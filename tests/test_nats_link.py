@@ -9,8 +9,8 @@ import trio
 
 from engine_helpers import make_config, running_engine
 from nats_helpers import Cluster, engine_id, free_port, wait_for
-from phase4_trio.cluster.codec import StreamMeta, spectrum_from_payload
-from phase4_trio.cluster.link import Inbound, LinkState, NatsLink
+from phase4_trio.transport.nats.codec import StreamMeta, spectrum_from_payload
+from phase4_trio.transport.nats.link import Inbound, LinkState, NatsLink
 
 
 async def _receive_until(link: NatsLink, count: int, into: Inbound) -> None:

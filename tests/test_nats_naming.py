@@ -9,11 +9,11 @@ import sys
 import numpy as np
 import pytest
 
-from phase4_trio.cluster import naming
-from phase4_trio.cluster.codec import StreamMeta, spectrum_from_payload, spectrum_payload
 from phase4_trio.config import ConfigError, load_config
 from phase4_trio.pipeline.messages import Spectrum
 from phase4_trio.transport.bands import reduce_spectrum
+from phase4_trio.transport.nats import naming
+from phase4_trio.transport.nats.codec import StreamMeta, spectrum_from_payload, spectrum_payload
 from phase4_trio.wire import p4sp
 from phase4_trio.wire.p4sp import WireError
 

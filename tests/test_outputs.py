@@ -1,4 +1,4 @@
-"""Paced outputs (phase4_trio.outputs): pacing on capture time, send errors and bad targets,
+"""Paced outputs (transport.outputs): pacing on capture time, send errors and bad targets,
 with real UDP sockets on 127.0.0.1 and Trio's autojump clock."""
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from phase4_trio import metrics as m
 from phase4_trio.dsp import Analyzer
 from phase4_trio.errors import Phase4Error
 from phase4_trio.logs import DEFAULT_INTERVAL
-from phase4_trio.outputs import PacedOutput, configured_outputs
 from phase4_trio.pipeline.messages import Spectrum
 from phase4_trio.pipeline.router import Router
+from phase4_trio.transport.outputs import PacedOutput, configured_outputs
 from phase4_trio.wire.wled import PACKET_SIZE
 
 RATE = 44100
@@ -108,7 +108,7 @@ async def test_an_unreachable_target_is_counted_and_logged_rarely_while_others_g
     received: list[bytes] = []
     output = wled_output(f"127.0.0.1:{dead}", f"127.0.0.1:{port}", rate=20.0)
     seconds = 3 * DEFAULT_INTERVAL
-    with sock, caplog.at_level(logging.WARNING, logger="phase4_trio.outputs.datagram"):
+    with sock, caplog.at_level(logging.WARNING, logger="phase4_trio.transport.outputs.datagram"):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(drain, sock, received)
             await nursery.start(output.run, router)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import struct
 import wave
 from pathlib import Path
@@ -12,12 +11,12 @@ import pytest
 import trio
 
 from engine_helpers import listening_bridge, take_blocks
+from phase4_trio import wav
 from phase4_trio.capture import CaptureBridge, SyntheticSource, read_wav
 from phase4_trio.capture.synthetic import ToneGenerator
 from phase4_trio.errors import Phase4Error
 from phase4_trio.pipeline.messages import FloatArray
-from phase4_trio.record import WavRecorder, wav_header
-from phase4_trio.record import recorder as recorder_module
+from phase4_trio.record import WavRecorder
 
 RATE = 44100
 BLOCK = 256
@@ -194,7 +193,7 @@ async def test_the_header_is_kept_current_while_recording(tmp_path: Path) -> Non
 async def test_the_wav_size_limit_ends_the_recording_with_a_valid_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(recorder_module, "WAV_SIZE_LIMIT", 58 + 1000 * 4)
+    monkeypatch.setattr(wav, "SIZE_LIMIT", 58 + 1000 * 4)
     path = tmp_path / "limit.wav"
     recorder = make_recorder(path, "float32")
     await record(recorder, tone_source())  # ends by itself at the limit
@@ -228,27 +227,3 @@ def test_a_full_device_is_refused_at_open_and_left_alone() -> None:
     with pytest.raises(Phase4Error, match="/dev/full: cannot write"):
         make_recorder(Path("/dev/full"), force=True).open()
     assert Path("/dev/full").exists()
-
-
-@pytest.mark.parametrize(("channels", "frames"), [(1, 0), (2, 12345)])
-def test_the_pcm16_header_is_the_one_the_stdlib_writes(channels: int, frames: int) -> None:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as writer:
-        writer.setnchannels(channels)
-        writer.setsampwidth(2)
-        writer.setframerate(48000)
-        writer.writeframes(bytes(frames * channels * 2))
-    assert buffer.getvalue()[:44] == wav_header("pcm16", channels, 48000, frames)
-
-
-def test_the_float32_header_has_format_3_and_a_fact_chunk() -> None:
-    header = wav_header("float32", 2, 48000, 1000)
-    assert len(header) == 58
-    assert header[:4] == b"RIFF"
-    assert struct.unpack_from("<I", header, 4)[0] == 50 + 8000
-    assert header[8:16] == b"WAVEfmt "
-    assert struct.unpack_from("<IHHIIHHH", header, 16) == (18, 3, 2, 48000, 384000, 8, 32, 0)
-    assert header[38:42] == b"fact"
-    assert struct.unpack_from("<II", header, 42) == (4, 1000)
-    assert header[50:54] == b"data"
-    assert struct.unpack_from("<I", header, 54)[0] == 8000

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from phase4_trio.cluster.codec import spectrum_payload
-from phase4_trio.cluster.link import NatsLink
-from phase4_trio.cluster.relay import EngineFeed
 from phase4_trio.config import TransportConfig
 from phase4_trio.pipeline.messages import Spectrum
+from phase4_trio.relay import EngineFeed
+from phase4_trio.transport.nats.codec import spectrum_payload
+from phase4_trio.transport.nats.link import NatsLink
 
 ZEROS = np.zeros(129, np.float32)
 

@@ -183,7 +183,7 @@ def assert_no_errors(records: list[logging.LogRecord]) -> None:
 @pytest.mark.parametrize(
     ("payload", "expected"),
     [
-        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(64)), "timeout"),  # TLS
+        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(64)), "400"),  # TLS
         (bytes(range(256)) * 4 + b"\r\n\r\n", "400"),
         (b"\r\n\r\n", "400"),
         (b"SSH-2.0-OpenSSH_9.6\r\n\r\n", "400"),

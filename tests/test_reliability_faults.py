@@ -104,9 +104,10 @@ def test_port_in_use_is_one_line_and_exit_2(host: str) -> None:
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0] == (
-        f"phase4: transport.websocket_address: cannot listen on {address}: address already in use"
-    )
+    assert lines[0].startswith(
+        f"phase4: transport.websocket_address: cannot listen on {address}: address already in"
+        " use (another phase4?); pick another port, e.g. --ws "
+    ), lines[0]
 
 
 # ------------------------------------------------------------------ SIGTERM during start-up
@@ -212,7 +213,9 @@ def test_an_interrupt_trio_delivers_inside_a_nursery_exits_0(signum: signal.Sign
         "        await trio.sleep(5)\n"
         "    await original(engine)\n"
         "cli._run_until_signal = early\n"
-        "sys.exit(cli.main(['run', '--source', 'tone:440', '--ws', '127.0.0.1:0']))\n"
+        "sys.argv = ['phase4', 'run', '--source', 'tone:440', '--ws', '127.0.0.1:0']\n"
+        "from phase4_trio import _entry\n"
+        "sys.exit(_entry.main())\n"
     )
     result = run_script(script)
     assert result.returncode == 0, result.stderr

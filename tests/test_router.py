@@ -120,3 +120,28 @@ async def test_after_a_gap_the_rate_grid_restarts_instead_of_bursting() -> None:
         assert before == 10
         assert len(after) == 10  # not 30: the missed grid points are not caught up
         assert accounted(sub)
+
+
+async def test_keep_all_delivers_every_spectrum_in_batches_at_its_rate() -> None:
+    seen: list[Demand] = []
+    router = Router()
+    router.on_demand(seen.append)
+    with router.subscribe("osc", 64, fps=20.0, keep_all=True) as sub:
+        assert seen[-1] == pytest.approx(1 / 20)  # the bridge may wake 20 times a second
+        deliveries = 0
+        frames: list[int] = []
+        for index in range(172):  # one second, one spectrum per batch
+            router.route(batch(index))
+            if sub.batches_waiting:
+                deliveries += 1
+                frames += [s.frame_count for s in await sub.next()]
+                assert accounted(sub)
+        held = sub.queued  # since the last delivery, not yet due
+        assert 19 <= deliveries <= 21
+        assert frames + list(range(172 - held, 172)) == list(range(172))
+        assert sub.skipped == 0 and sub.dropped == 0 and accounted(sub)
+
+
+def test_keep_all_needs_a_rate() -> None:
+    with pytest.raises(ValueError, match="rate"), Router().subscribe("x", 1, keep_all=True):
+        pass

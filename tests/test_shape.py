@@ -22,11 +22,11 @@ from engine_helpers import (
     make_config,
     receive_json,
     running_engine,
+    upgraded_but_never_read,
     ws_url,
 )
 from phase4_trio.capture.bridge import Block, BlockFlag, CaptureBridge
 from phase4_trio.dsp import Analyzer
-from phase4_trio.engine import Engine
 from phase4_trio.pipeline.processor import Processor
 from phase4_trio.pipeline.router import Router, Subscription
 from phase4_trio.transport.websocket import ClientStream
@@ -152,7 +152,11 @@ async def test_conservation_is_exact_when_a_stage_stalls(
     )
     async with running_engine(config) as engine:
         assert engine.bridge is not None and engine.processor is not None
-        stalled = await upgraded_but_never_read(engine) if stage == "client" else None
+        stalled = None
+        if stage == "client":
+            stalled = await upgraded_but_never_read(engine)
+            while not engine.router.subscriptions:  # noqa: ASYNC110
+                await trio.sleep(0.01)
         async with trio_websocket.open_websocket_url(ws_url(engine)) as ws:
             if stage != "client":
                 await trio.sleep(0.3)  # the stalled stage's input fills up and drops
@@ -174,22 +178,6 @@ async def test_conservation_is_exact_when_a_stage_stalls(
             await stalled.aclose()
 
 
-async def upgraded_but_never_read(engine: Engine) -> trio.SocketStream:
-    """A client that completes the handshake, then never reads (a small receive buffer)."""
-    assert engine.web is not None
-    sock = trio.socket.socket()
-    sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, 4096)
-    await sock.connect(("127.0.0.1", engine.web.port))
-    stream = trio.SocketStream(sock)
-    await stream.send_all(
-        b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    while len(engine.router.subscriptions) < 1:  # noqa: ASYNC110
-        await trio.sleep(0.01)
-    return stream
-
-
 async def test_nobody_listening_means_no_analysis_and_the_first_client_is_served_at_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -206,7 +194,7 @@ async def test_nobody_listening_means_no_analysis_and_the_first_client_is_served
         assert bridge is not None and processor is not None
         while bridge.stats.captured < 40:  # noqa: ASYNC110 (a real audio thread counts)
             await trio.sleep(0.05)
-        assert bridge.stats.resting >= 38
+        assert bridge.stats.resting >= 40 - engine.preroll_blocks
         assert (bridge.stats.wakeups, bridge.stats.delivered, processor.stats.received) == (0, 0, 0)
         async with trio_websocket.open_websocket_url(ws_url(engine)) as ws:
             first = await receive_json(ws)
@@ -216,7 +204,9 @@ async def test_nobody_listening_means_no_analysis_and_the_first_client_is_served
             assert at_listen - 1 <= first["frameCount"] <= at_listen
             second = await receive_json(ws)
             assert second["frameCount"] == first["frameCount"] + 1
-        assert processor.stats.restarts == 1 and processor.stats.warmup == 1
+        # the pre-roll fills the fine spectrum's window: all but its newest block are warm-up
+        assert processor.stats.restarts == 1
+        assert processor.stats.warmup == engine.preroll_blocks - 1 == 16
         while engine.router.demand is not None:  # noqa: ASYNC110
             await trio.sleep(0.01)
         await trio.sleep(0.05)
@@ -232,17 +222,18 @@ async def test_a_slow_client_wakes_trio_at_its_rate_and_every_block_is_analysed(
         bridge, processor = engine.bridge, engine.processor
         assert bridge is not None and processor is not None
         async with trio_websocket.open_websocket_url(ws_url(engine, "fps=20")) as ws:
-            first = await receive_json(ws)
+            counts = [(await receive_json(ws))["frameCount"]]
             wakeups, delivered = bridge.stats.wakeups, bridge.stats.delivered
             for _ in range(20):  # one second at 20 a second
-                message = await receive_json(ws)
+                counts.append((await receive_json(ws))["frameCount"])
             woken = bridge.stats.wakeups - wakeups
             blocks = bridge.stats.delivered - delivered
-        # ~20 deliveries of ~8.6 blocks each, not 172 of one
-        assert 15 <= woken <= 30, (woken, blocks)
+        # one delivery per 1/20 s of audio (~8.6 blocks each), not one per block; measured in
+        # blocks of audio, so a busy machine that stretches the second changes nothing
+        assert 6.5 <= blocks / woken <= 11, (woken, blocks)
         assert blocks >= 140
-        frames = message["frameCount"] - first["frameCount"]
-        assert 15 * 8 <= frames <= 25 * 9
+        steps = np.diff(counts)
+        assert (steps >= 5).all(), counts  # the newest spectrum each time, at most ~34/s
         assert processor.stats.processed == processor.stats.received == bridge.stats.delivered
         assert processor.stats.warmup + processor.stats.sent == processor.stats.processed
 
@@ -276,7 +267,7 @@ def test_batches_of_blocks_analyse_exactly_as_blocks_one_by_one() -> None:
     trio.run(main)
 
 
-def websockets_client(url: str, codes: list[int | None], ready: threading.Event) -> None:
+def websockets_client(url: str, codes: list[int | str], ready: threading.Event) -> None:
     """The `websockets` library's own client, in a thread: reads until the server closes."""
     with websockets.sync.client.connect(url) as connection:
         connection.recv()
@@ -285,11 +276,11 @@ def websockets_client(url: str, codes: list[int | None], ready: threading.Event)
             while True:
                 connection.recv()
         except ConnectionClosed as closed:
-            codes.append(closed.rcvd.code if closed.rcvd else None)
+            codes.append(closed.rcvd.code if closed.rcvd else repr(closed))
 
 
 async def test_shutdown_sends_every_client_a_close_frame_with_code_1001() -> None:
-    codes: list[int | None] = []
+    codes: list[int | str] = []
     trio_codes: list[int] = []
     ready = threading.Event()
     connected = trio.Event()
@@ -310,7 +301,7 @@ async def test_shutdown_sends_every_client_a_close_frame_with_code_1001() -> Non
                 clients.start_soon(trio_client, url)
                 clients.start_soon(trio.to_thread.run_sync, websockets_client, url, codes, ready)
                 await connected.wait()
-                await trio.to_thread.run_sync(ready.wait, 10)
+                assert await trio.to_thread.run_sync(ready.wait, 10)
             # the engine is gone: both clients saw why
     assert trio_codes == [1001]
     assert codes == [1001]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import socket
 import statistics
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -200,8 +202,34 @@ async def test_the_newest_spectrum_goes_out_and_nothing_new_sends_nothing() -> N
 async def test_a_spectrum_too_large_for_one_datagram_is_refused_at_start() -> None:
     router = Router()
     with router.subscribe("udp", 1) as subscription:
-        with pytest.raises(Phase4Error, match=r"65600 bytes, over the 65507-byte"):
+        with pytest.raises(Phase4Error, match=r"65624 bytes, over the 65507-byte"):
             await run_udp_sender(Address("127.0.0.1", 9), subscription, UdpStats(), 16384)
         if ipv6_available():
             with pytest.raises(Phase4Error, match=r"over the 65527-byte"):
                 await run_udp_sender(Address("::1", 9), subscription, UdpStats(), 16384)
+
+
+PHASE4_RUN = (
+    sys.executable,
+    "-m",
+    "phase4_trio",
+    "run",
+    "--source",
+    "tone:440",
+    "--ws",
+    "127.0.0.1:0",
+)
+
+
+def test_an_unresolvable_udp_host_is_one_line_and_exit_2() -> None:
+    done = subprocess.run(
+        [*PHASE4_RUN, "--udp", "no-such-host.invalid:9"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    lines = [line for line in done.stderr.splitlines() if "no-such-host" in line]
+    assert len(lines) == 1 and "cannot resolve" in lines[0], done.stderr
+    assert "Traceback" not in done.stderr

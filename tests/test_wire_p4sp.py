@@ -110,10 +110,10 @@ def tone_spectrum(frame_count: int = 5) -> Spectrum:
 def test_byte_layout_matches_the_documented_table() -> None:
     spectrum = tone_spectrum(frame_count=0x0102030405060708)
     data = encode(spectrum, with_flux=True, dropped=0x1122334455667788)
-    assert HEADER_SIZE == 56
+    assert HEADER_SIZE == 80
     assert data[0:4] == b"P4SP"
     assert data[4:6] == (1).to_bytes(2, "little")  # version
-    assert data[6:8] == (56).to_bytes(2, "little")  # header size
+    assert data[6:8] == (80).to_bytes(2, "little")  # header size
     assert data[8:12] == (1).to_bytes(4, "little")  # flags: flux
     assert data[12:16] == (129).to_bytes(4, "little")  # bin count
     assert data[16:24] == bytes.fromhex("0807060504030201")  # frame count
@@ -123,9 +123,34 @@ def test_byte_layout_matches_the_documented_table() -> None:
     assert data[44:48] == (256).to_bytes(4, "little")
     assert data[48:52] == struct.pack("<f", 120.0)
     assert data[52:56] == struct.pack("<f", 0.75)
-    assert data[56 + 4 * 10 : 56 + 4 * 11] == struct.pack("<f", 0.5)
-    assert data[56 + 4 * 129 : 56 + 4 * 130] == struct.pack("<f", 0.125)
-    assert len(data) == 56 + 2 * 4 * 129
+    assert data[56:58] == (1).to_bytes(2, "little")  # channel count
+    assert data[58] == 0  # layout: FFT bins
+    assert data[59] == 0  # scale: linear
+    assert data[60:64] == bytes(4)  # layout parameter, reserved
+    assert math.isnan(struct.unpack("<f", data[64:68])[0])  # rms: no samples, unknown
+    assert math.isnan(struct.unpack("<f", data[68:72])[0])  # peak
+    assert math.isnan(struct.unpack("<f", data[72:76])[0])  # centroid: only in views
+    assert data[76:80] == struct.pack("<f", 0.0)  # gain
+    assert data[80 + 4 * 10 : 80 + 4 * 11] == struct.pack("<f", 0.5)
+    assert data[80 + 4 * 129 : 80 + 4 * 130] == struct.pack("<f", 0.125)
+    assert len(data) == 80 + 2 * 4 * 129
+
+
+def test_the_first_revision_56_byte_header_still_decodes() -> None:
+    """What an encoder of the first revision of version 1 sent: 56 bytes of header."""
+    data = encode(tone_spectrum(), with_flux=True, dropped=4)
+    old = bytearray(data[:56] + data[80:])
+    struct.pack_into("<H", old, 6, 56)
+    out = decode(bytes(old))
+    assert out.magnitudes.tobytes() == decode(data).magnitudes.tobytes()
+    assert out.layout is p4sp.Layout.BINS and out.channels == () and out.dropped == 4
+    banded = encode(reduce_spectrum(tone_spectrum(), 16))
+    old = bytearray(banded[:56] + banded[80:])
+    struct.pack_into("<H", old, 6, 56)
+    assert decode(bytes(old)).layout is p4sp.Layout.LOG_MAXIMA
+    struct.pack_into("<I", old, 8, p4sp.FLAG_BANDS | p4sp.FLAG_SILENT)
+    with pytest.raises(WireError, match="need a header of 80 bytes"):
+        decode(bytes(old))
 
 
 def test_float_payload_is_encoded_once_and_dropped_is_spliced() -> None:
@@ -161,7 +186,7 @@ def test_a_banded_spectrum_sets_the_bands_flag() -> None:
         (b"XXXX" + bytes(60), "bad magic"),
         (b"P4SP" + struct.pack("<HH", 2, 56) + bytes(60), "unknown version 2"),
         (b"P4SP" + struct.pack("<HH", 1, 40) + bytes(60), "header size 40"),
-        (b"P4SP" + struct.pack("<HH", 1, 56) + bytes(20), "truncated"),
+        (b"P4SP" + struct.pack("<HH", 1, 80) + bytes(20), "truncated"),
     ],
 )
 def test_malformed_headers_say_what_is_wrong(data: bytes, message: str) -> None:
@@ -236,5 +261,8 @@ def test_decoding_damaged_messages_raises_only_wire_error(
 
 
 def test_encoded_size_matches_the_module_constant() -> None:
-    assert p4sp.encoded_size(129, with_flux=True) == 56 + 129 * 8
-    assert p4sp.encoded_size(129, with_flux=False) == 56 + 129 * 4
+    assert p4sp.encoded_size(129, with_flux=True) == 80 + 129 * 8
+    assert p4sp.encoded_size(129, with_flux=False) == 80 + 129 * 4
+    assert p4sp.encoded_size(31, with_flux=True, channels=2, onsets=True, channel_records=True) == (
+        80 + 2 * 31 * 8 + 64 + 2 * 20
+    )

@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from phase4_trio.dsp import Analyzer
-from phase4_trio.outputs.frames import WledFrames, coherent_gain
-from phase4_trio.outputs.summary import Collector, Summary
 from phase4_trio.pipeline.messages import Spectrum
+from phase4_trio.transport.outputs.frames import WledFrames, coherent_gain
+from phase4_trio.transport.outputs.summary import Collector, Summary
 from phase4_trio.wire import wled
 from wled_receiver import Received, receive
 

@@ -85,7 +85,7 @@ def options_from(args: argparse.Namespace) -> BenchOptions:
         )
     nats: tuple[str, ...] = ()
     if args.nats:
-        from ..cluster.naming import parse_servers
+        from ..transport.nats.naming import parse_servers
 
         try:
             nats = parse_servers(args.nats)

@@ -32,9 +32,9 @@ from typing import Any
 import nats.aio.client
 import trio
 
-from ..cluster.link import NatsLink
 from ..config import Config, deep_merge, structure_config, unstructure_config
 from ..engine import Engine
+from ..transport.nats.link import NatsLink
 from .client import percentiles
 from .suite import (
     BenchError,

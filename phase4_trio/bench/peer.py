@@ -24,9 +24,7 @@ from typing import Any
 
 import trio
 
-from ..capture.devices import virtual_audio_environment
-
-__all__ = ["measure_cava", "missing", "signal_playing", "virtual_audio_environment"]
+from ..capture import pulse
 
 SINK = "vsink"
 SOURCE = f"{SINK}.monitor"
@@ -46,7 +44,7 @@ def missing() -> str | None:
     tools = [tool for tool in ("cava", "sox", "pacat") if shutil.which(tool) is None]
     if tools:
         return f"not installed: {', '.join(tools)} (apt-get install cava sox pulseaudio-utils)"
-    if virtual_audio_environment() is None:
+    if pulse.virtual_env(os.environ) is None:
         return "the virtual audio device is not running (scripts/virtual-audio start)"
     return None
 
@@ -60,7 +58,7 @@ def process_cpu_seconds(pid: int) -> float:
 @asynccontextmanager
 async def signal_playing() -> AsyncIterator[None]:
     """Pink noise into the null sink (sox | pacat, real time) until the block exits."""
-    environment = {**os.environ, **(virtual_audio_environment() or {})}
+    environment = {**os.environ, **(pulse.virtual_env(os.environ) or {})}
     sox = subprocess.Popen(
         [*SOX_PINK_NOISE],
         stdout=subprocess.PIPE,
@@ -86,7 +84,7 @@ async def signal_playing() -> AsyncIterator[None]:
 async def measure_cava(framerate: int, seconds: float) -> dict[str, Any]:
     """cava at ``framerate`` on the monitor: CPU share of a core, updates a second, and CPU
     per update (µs)."""
-    environment = {**os.environ, **(virtual_audio_environment() or {})}
+    environment = {**os.environ, **(pulse.virtual_env(os.environ) or {})}
     with tempfile.TemporaryDirectory(prefix="phase4-cava-") as folder:
         config = Path(folder) / "config"
         config.write_text(

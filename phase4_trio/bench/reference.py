@@ -3,7 +3,10 @@ the engine, in the same run as the engine's own figures.
 
 - **Wake-up floor**: a thread paced at the block rate that wakes a Trio task through the
   run's ``TrioToken`` (``run_sync_soon``, coalesced, exactly as the capture bridge does),
-  with no audio, no DSP and no client: its CPU share of one core.
+  with no audio, no DSP and no client: its CPU share of one core, and how long each call
+  takes in that thread (what the Shape charges every callback that wakes Trio: the call
+  writes to Trio's wake-up socket, letting go of the GIL, and the Trio thread it woke may
+  take the GIL first).
 - **Copy floor**: a thread paced at the block rate that copies one block into a
   preallocated slot and does nothing else: its CPU share (what an engine that rests costs
   at the very least) and the time of each copy (what a callback costs at the very least:
@@ -25,24 +28,9 @@ from typing import Any
 import numpy as np
 import trio
 
+from ..capture.synthetic import run_paced
 from ..dsp import Analyzer
 from .client import percentiles
-
-MAX_SLEEP = 0.05
-
-
-def _paced(rate: float, stop: threading.Event, tick: Callable[[], None]) -> None:
-    """Call ``tick`` ``rate`` times a second on an absolute grid, as the paced sources do."""
-    period = 1.0 / rate
-    start = time.monotonic()
-    ticks = 0
-    while not stop.is_set():
-        delay = start + ticks * period - time.monotonic()
-        if delay > 0:
-            time.sleep(min(delay, MAX_SLEEP))
-            continue
-        tick()
-        ticks += 1
 
 
 async def _measure_thread(
@@ -54,7 +42,9 @@ async def _measure_thread(
 ) -> float:
     """CPU share (% of one core) of this process while ``tick`` runs paced in a thread."""
     stop = threading.Event()
-    thread = threading.Thread(target=_paced, args=(rate, stop, tick), name=name, daemon=True)
+    thread = threading.Thread(
+        target=run_paced, args=(1.0 / rate, stop, tick), name=name, daemon=True
+    )
     thread.start()
     try:
         await trio.sleep(min(1.0, seconds / 2))
@@ -68,7 +58,7 @@ async def _measure_thread(
 
 async def wake_floor(
     rate: float, seconds: float, cpu_seconds: Callable[[], float]
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """CPU share of a paced thread waking a Trio task through the token ``rate`` times a
     second (coalesced as the bridge does: no new call while one is pending)."""
     token = trio.lowlevel.current_trio_token()
@@ -80,10 +70,14 @@ async def wake_floor(
         counts["woken"] += 1
         woken.set()
 
+    durations: list[float] = []
+
     def tick() -> None:
         if not counts["pending"]:
             counts["pending"] = 1
+            started = time.perf_counter()
             token.run_sync_soon(wake, idempotent=True)
+            durations.append(time.perf_counter() - started)
 
     async def task() -> None:
         nonlocal woken
@@ -98,7 +92,11 @@ async def wake_floor(
         cpu = await _measure_thread("phase4-bench-wake", tick, rate, seconds, cpu_seconds)
         elapsed = time.monotonic() - started
         nursery.cancel_scope.cancel()
-    return {"cpu_percent": cpu, "wakeups_per_second": (counts["woken"] - first) / elapsed}
+    return {
+        "cpu_percent": cpu,
+        "wakeups_per_second": (counts["woken"] - first) / elapsed,
+        "call_us": percentiles(durations, 1e6),
+    }
 
 
 async def copy_floor(

@@ -99,6 +99,12 @@ def checks_for(formats: list[str], soak: bool) -> list[Check]:
             "1 client [json]",
         ),
         Check(
+            "page_cpu_percent",
+            "CPU, the page's client (f32, 60/s, fine bins)",
+            "% of a core",
+            _dig("formats", "json", "realtime", "page", "engine", "cpu_percent"),
+        ),
+        Check(
             "first_frame_p50_ms",
             "first frame after rest, p50",
             "ms",
@@ -172,12 +178,6 @@ def checks_for(formats: list[str], soak: bool) -> list[Check]:
                 f"CPU, 1 client [{fmt}]",
                 "% of a core",
                 _dig(*rt, "1", "engine", "cpu_percent"),
-            ),
-            Check(
-                f"{fmt}.cpu_page_percent",
-                f"CPU, 1 client at the page's 60/s [{fmt}]",
-                "% of a core",
-                _dig(*rt, "page", "engine", "cpu_percent"),
             ),
             Check(
                 f"{fmt}.cpu_10_percent",
@@ -314,7 +314,7 @@ def _peer_checks() -> list[Check]:
         ),
         Check(
             "peer.phase4_page_cpu_percent",
-            "device: CPU, 1 client at the page's 60/s",
+            "device: CPU, the page's client (f32, 60/s, fine bins)",
             "% of a core",
             _dig(*device, "page", "engine", "cpu_percent"),
             "<=",
@@ -334,6 +334,12 @@ def _reference_checks() -> list[Check]:
             "floor: bare paced thread → token wake-up at 172 Hz, CPU",
             "% of a core",
             _dig(*ref, "wake_floor", "cpu_percent"),
+        ),
+        Check(
+            "reference.wake_call_p99_us",
+            "floor: that token call's time in the waking thread, p99",
+            "µs",
+            _dig(*ref, "wake_floor", "call_us", "p99"),
         ),
         Check(
             "reference.copy_floor_cpu_percent",

@@ -55,6 +55,7 @@ import orjson
 import trio
 import trio_websocket
 
+from ..capture import pulse
 from ..config import Config, deep_merge, structure_config, unstructure_config
 from ..engine import Engine
 from . import peer
@@ -64,6 +65,9 @@ from .reference import cold_wake, copy_floor, device_floor, wake_floor
 
 FRAME_RATE = 44100 / 256
 PAGE_FPS = 60
+#: What the page asks for by default (static/connection.js): binary frames at its display rate,
+#: the fine spectrum's bins.
+PAGE_QUERY = f"format=f32&fps={PAGE_FPS}&resolution=fine"
 FIRST_FRAME_TRIALS = 10
 FANOUT_STEPS = (1, 10, 50, 100, 200, 300)
 FANOUT_INCREMENT = 100
@@ -224,12 +228,15 @@ async def running_engine(source: str, *, paced: bool) -> AsyncIterator[Engine]:
             nursery.cancel_scope.cancel()
 
 
-def ws_url(engine: Engine, fmt: str, fps: float | None = None) -> str:
+def ws_url(engine: Engine, fmt: str) -> str:
     assert engine.urls is not None
-    query = [f"format={fmt}"] if fmt != "json" else []
-    if fps is not None:
-        query.append(f"fps={fps:g}")
-    return engine.urls[1] + ("?" + "&".join(query) if query else "")
+    return engine.urls[1] + ("" if fmt == "json" else f"?format={fmt}")
+
+
+def page_url(engine: Engine) -> str:
+    """The stream the page opens by default."""
+    assert engine.urls is not None
+    return f"{engine.urls[1]}?{PAGE_QUERY}"
 
 
 # ------------------------------------------------------------------ judging a window
@@ -298,9 +305,9 @@ class Suite:
                 )
             if callbacks:
                 out["callback_us"] = percentiles(durations, 1e6)
-            self.progress(f"{fmt}: real time, 1 client at {PAGE_FPS} fps, {seconds:g} s")
-            async with client_process(ws_url(engine, fmt, PAGE_FPS), "raw") as clients:
-                out["page"] = await self._window(engine, clients, 1, "raw", callbacks=False)
+                self.progress(f"real time, the page's client ({PAGE_QUERY}), {seconds:g} s")
+                async with client_process(page_url(engine), "raw") as clients:
+                    out["page"] = await self._window(engine, clients, 1, "raw", callbacks=False)
         return out
 
     async def idle(self) -> dict[str, Any]:
@@ -339,7 +346,7 @@ class Suite:
     async def _device_windows(self) -> dict[str, Any]:
         seconds = self.options.seconds
         out: dict[str, Any] = {}
-        for name, value in (peer.virtual_audio_environment() or {}).items():
+        for name, value in (pulse.virtual_env(os.environ) or {}).items():
             os.environ.setdefault(name, value)  # before PortAudio is first loaded
         async with running_engine("device", paced=True) as engine:
             await trio.sleep(self.warmup)
@@ -347,8 +354,8 @@ class Suite:
             window.open()
             await trio.sleep(seconds)
             out["idle"] = window.close()
-            for name, fps in (("full", None), ("page", PAGE_FPS)):
-                async with client_process(ws_url(engine, "json", fps), "raw") as clients:
+            for name, url in (("full", ws_url(engine, "json")), ("page", page_url(engine))):
+                async with client_process(url, "raw") as clients:
                     measured = await self._window(engine, clients, 1, "raw", callbacks=False)
                 measured["updates_per_second"] = measured["min_received"] / measured["seconds"]
                 measured["cpu_us_per_update"] = (

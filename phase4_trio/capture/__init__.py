@@ -18,8 +18,7 @@ from .bridge import (
     CaptureTap,
 )
 from .state import CaptureState
-from .synthetic import NoiseGenerator, SyntheticSource, ToneGenerator, WavGenerator
-from .wavfile import WavData, read_wav
+from .synthetic import NoiseGenerator, SyntheticSource, ToneGenerator, WavGenerator, read_wav
 
 
 class CaptureSource(Protocol):
@@ -73,7 +72,6 @@ __all__ = [
     "CaptureState",
     "CaptureTap",
     "SyntheticSource",
-    "WavData",
     "open_source",
     "read_wav",
 ]

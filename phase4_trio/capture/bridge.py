@@ -164,7 +164,8 @@ class CaptureBridge:
         # Blocks wait in the ring between deliveries: never longer than max_batch blocks,
         # so a delivery fits the processor's channel.
         self._longest_wait = max(1, max_batch) * block_size / sample_rate
-        # Capture times jitter: a block within half a period of the grid point is on time.
+        # Capture times jitter: a block within half a period of the grid point is on time
+        # (the engine's router allows subscribers the same).
         self._early = 0.5 * block_size / sample_rate
         self.stats = BridgeStats()
         self._send = send
@@ -179,6 +180,7 @@ class CaptureBridge:
         self._next_wake = -math.inf
         self._starting = True
         self._warmup_left = 0
+        self._resting_before = 0
         self._room = threading.Event()
         self._room_wanted = False
         self._taps: list[CaptureTap] = []
@@ -199,6 +201,14 @@ class CaptureBridge:
     @property
     def listening(self) -> bool:
         return self._listening
+
+    @property
+    def recent(self) -> FloatArray:
+        """The ring, read-only: the last ``slots`` blocks captured, in no particular order
+        (resting or not), for a glance at the level without asking for spectra."""
+        view = self._ring.view()
+        view.flags.writeable = False
+        return view
 
     @property
     def waiting(self) -> int:
@@ -339,19 +349,26 @@ class CaptureBridge:
 
     def listen(self, wake_interval: float) -> None:
         """Deliver from now on, about every ``wake_interval`` seconds of capture (0: every
-        block). From rest, the pre-roll is delivered at once, so the first listener gets a
-        spectrum without waiting for the next block."""
+        block). From rest, what waits is delivered at once, so the first listener gets a
+        spectrum without waiting for the next block.
+
+        If the rest let blocks go, the stream has a gap: the first block delivered starts a
+        new stream and all but the newest are warm-up (the pre-roll then fills the analysis
+        window). A rest too short to let any go leaves the stream whole: its blocks are
+        delivered as if there had been no rest, and the analysis just carries on."""
         self._wake_interval = min(max(0.0, wake_interval), self._longest_wait)
         if self._listening:
             return
-        self._starting = True
-        self._warmup_left = len(self._inbox) - 1
+        if self._starting or self.stats.resting != self._resting_before:
+            self._starting = True
+            self._warmup_left = len(self._inbox) - 1
         self._next_wake = -math.inf
         self._listening = True
         self.deliver()
 
     def rest(self) -> None:
         """Stop delivering (nobody listens): the callback only copies and keeps the pre-roll."""
+        self._resting_before = self.stats.resting
         self._listening = False
 
     def release(self, blocks: list[Block]) -> None:

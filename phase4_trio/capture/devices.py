@@ -11,14 +11,10 @@ only after :func:`reinitialize_portaudio`.
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import sys
 import threading
-from pathlib import Path
 from types import ModuleType
-from typing import Any, TextIO
+from typing import Any
 
 import attrs
 
@@ -61,24 +57,6 @@ class DeviceInfo:
     def label(self) -> str:
         """``1 'default' (ALSA)``: how messages name a device."""
         return f"{self.index} {self.name!r} ({self.hostapi})"
-
-
-VIRTUAL_AUDIO_DIR = "/tmp/phase4-pulse"
-
-
-def virtual_audio_environment() -> dict[str, str] | None:
-    """The environment a PulseAudio client needs to reach ``scripts/virtual-audio``'s private
-    server, or None when it is not running. Its runtime directory is ``VIRTUAL_AUDIO_DIR``
-    (default ``/tmp/phase4-pulse``), the same default the script uses."""
-    folder = Path(os.environ.get("VIRTUAL_AUDIO_DIR", VIRTUAL_AUDIO_DIR))
-    socket = folder / "pulse" / "native"
-    if not socket.is_socket():
-        return None
-    return {
-        "XDG_RUNTIME_DIR": str(folder),
-        "PULSE_SERVER": f"unix:{socket}",
-        "PULSE_CLIENTCONFIG": str(folder / "client.conf"),
-    }
 
 
 def load_sounddevice() -> ModuleType:
@@ -188,49 +166,3 @@ def resolve_device(spec: int | str, sd: ModuleType | None = None) -> DeviceInfo:
         f"device {spec!r} is ambiguous, it matches {_brief(matches)}; "
         "use the index or more of the name"
     )
-
-
-def format_table(devices: list[DeviceInfo]) -> str:
-    """The human form of ``phase4 devices``: one row per device, ``*`` marks the default."""
-    headers = ("", "index", "name", "host API", "inputs", "default rate")
-    rows = [
-        (
-            "*" if d.default else "",
-            str(d.index),
-            d.name,
-            d.hostapi,
-            str(d.max_input_channels),
-            f"{d.default_samplerate:g} Hz",
-        )
-        for d in devices
-    ]
-    widths = [max(len(row[i]) for row in (headers, *rows)) for i in range(len(headers))]
-    numeric = {1, 4, 5}
-    lines = []
-    for row in (headers, *rows):
-        cells = [
-            cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i])
-            for i, cell in enumerate(row)
-        ]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
-
-
-def devices_command(as_json: bool, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """``phase4 devices [--json]``. A missing PortAudio raises :class:`Phase4Error` (exit 2).
-
-    No input device at all is a valid answer, not an error: ``[]`` in JSON, or a hint on
-    stderr; the exit code is 0 either way.
-    """
-    out = out or sys.stdout
-    err = err or sys.stderr
-    devices = list_input_devices()
-    if as_json:
-        json.dump([d.to_json() for d in devices], out, indent=2)
-        out.write("\n")
-        return 0
-    if not devices:
-        print(NO_INPUT, file=err)
-        return 0
-    print(format_table(devices), file=out)
-    return 0

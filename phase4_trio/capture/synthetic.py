@@ -12,19 +12,42 @@ import contextlib
 import math
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import trio
 
 from .. import metrics as m
+from ..errors import Phase4Error
 from ..samples import FloatArray
+from ..wav import WavData, decode
 from .bridge import CaptureBridge
 from .state import CaptureState
-from .wavfile import WavData
 
 MAX_SLEEP = 0.05
 UNPACED_BATCH = 16
+
+
+def run_paced(period: float, stop: threading.Event, tick: Callable[[], None]) -> None:
+    """Call ``tick`` every ``period`` seconds on an absolute grid until ``stop`` is set.
+
+    A late wake-up shortens the next sleep instead of accumulating lag; after a stall of over
+    a second the grid restarts from now rather than catching up in a burst. A plain sleep
+    costs less CPU than an Event wait here; the stop flag is seen within :data:`MAX_SLEEP`.
+    """
+    start = time.monotonic()
+    ticks = 0
+    while not stop.is_set():
+        delay = start + ticks * period - time.monotonic()
+        if delay > 0:
+            time.sleep(min(delay, MAX_SLEEP))
+            continue
+        if delay < -1.0:
+            start -= delay
+        tick()
+        ticks += 1
 
 
 class BlockGenerator(Protocol):
@@ -68,6 +91,18 @@ class NoiseGenerator:
     def fill(self, out: FloatArray) -> None:
         self._rng.random(out.shape, dtype=np.float32, out=out)
         out -= 0.5
+
+
+def read_wav(path: str | Path) -> WavData:
+    """Decode a whole WAV file; any problem is one :class:`Phase4Error` line naming the file."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as error:
+        raise Phase4Error(f"wav:{path}: cannot read ({error.strerror or error})") from None
+    try:
+        return decode(raw)
+    except ValueError as error:
+        raise Phase4Error(f"wav:{path}: not a usable WAV file ({error})") from None
 
 
 class WavGenerator:
@@ -146,21 +181,12 @@ class SyntheticSource:
 
     def _paced(self, bridge: CaptureBridge, stop: threading.Event) -> None:
         buffer = np.zeros((self.block_size, self.channels), dtype=np.float32)
-        period = self.block_size / self.sample_rate
-        start = time.monotonic()
-        produced = 0
-        while not stop.is_set():
-            delay = start + produced * period - time.monotonic()
-            if delay > 0:
-                # A plain sleep costs less CPU than an Event wait here; the stop flag is
-                # seen within MAX_SLEEP.
-                time.sleep(min(delay, MAX_SLEEP))
-                continue
-            if delay < -1.0:  # a stall of over a second: resynchronise, don't burst
-                start -= delay
+
+        def tick() -> None:
             self.generator.fill(buffer)
             bridge.push(buffer, time.time())
-            produced += 1
+
+        run_paced(self.block_size / self.sample_rate, stop, tick)
 
     def _unpaced(self, bridge: CaptureBridge, stop: threading.Event) -> None:
         """As fast as the pipeline takes blocks (the throughput benchmark): generated

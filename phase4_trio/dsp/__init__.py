@@ -1,4 +1,4 @@
-"""Pure-numpy audio analysis: blocks of samples in, spectrum, flux and tempo out.
+"""Pure-numpy audio analysis: blocks of samples in; spectrum, flux, tempo, bands and more out.
 
 No I/O and no Trio here (sans-I/O, like h11): the processor task owns the timing, this package
 owns the arithmetic, so it can be tested and benchmarked on synthetic blocks alone.
@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .beat import BeatClock
+from .detail import DB_FLOOR, ChannelLevels, Detail, Resolution, SampleWindows, SlidingHistory
 from .flux import LOW_BAND_GAIN, LOW_BAND_HZ, SpectralFlux
 from .level import block_levels, mono_mix
 from .novelty import Novelty
@@ -24,6 +25,7 @@ from .tempo import (
 from .window import WINDOW_NAMES, make_window
 
 __all__ = [
+    "DB_FLOOR",
     "DEFAULT_TEMPO_RANGE",
     "LOW_BAND_GAIN",
     "LOW_BAND_HZ",
@@ -31,8 +33,12 @@ __all__ = [
     "Analysis",
     "Analyzer",
     "BeatClock",
+    "ChannelLevels",
+    "Detail",
     "MagnitudeSpectrum",
     "Novelty",
+    "Resolution",
+    "SampleWindows",
     "SpectralFlux",
     "TempoEstimate",
     "TempoTracker",
@@ -61,6 +67,8 @@ class Analysis:
     rms: float = 0.0
     peak: float = 0.0
     zero_crossing_rate: float = 0.0
+    # The finer spectrum, per-channel spectra and levels, computed on request.
+    detail: Detail = attrs.field(kw_only=True)
 
 
 class Analyzer:
@@ -69,7 +77,9 @@ class Analyzer:
     Blocks are mixed down to the mean of their channels; a block shorter than ``size`` frames
     is zero-padded at the end, as the original does. The arrays in each :class:`Analysis` are
     new per call and read-only: consumers share them, and the analyzer keeps the latest ones
-    for the next flux and the tempo.
+    for the next flux and the tempo. It also keeps the last ``fft_size`` samples, so each
+    result's ``detail`` can give the fine spectrum over them (and per-channel spectra and
+    levels) when someone asks: see :mod:`.detail`.
     """
 
     def __init__(
@@ -77,13 +87,22 @@ class Analyzer:
         size: int,
         sample_rate: int,
         window: str,
+        fft_size: int | None = None,
         tempo_range: tuple[float, float] = DEFAULT_TEMPO_RANGE,
     ) -> None:
         if sample_rate <= 0:
             raise ValueError(f"sample rate must be positive, got {sample_rate}")
+        fft_size = size if fft_size is None else fft_size
+        if fft_size < size or fft_size % 2:
+            raise ValueError(f"fft size must be even and at least {size}, got {fft_size}")
         self.size = size
+        self.fft_size = fft_size
         self.sample_rate = sample_rate
         self._spectrum = MagnitudeSpectrum(make_window(window, size))
+        self._fine = (
+            self._spectrum if fft_size == size else MagnitudeSpectrum(make_window(window, fft_size))
+        )
+        self._history = SlidingHistory(fft_size)
         self._flux = SpectralFlux(size, sample_rate)
         self._tempo = TempoTracker(sample_rate, size, tempo_range)
 
@@ -103,16 +122,30 @@ class Analyzer:
         # Shared with every consumer and kept here for the next flux: make that read-only real.
         magnitudes.setflags(write=False)
         flux.setflags(write=False)
+        count, frames, _channels = blocks.shape
+        history = self._history
+        windows = SampleWindows(
+            history.extend(blocks),
+            frames,
+            count,
+            magnitudes,
+            self._spectrum,
+            self._fine,
+            history.epoch,
+            self.sample_rate,
+        )
         levels = block_levels(mono_mix(blocks), self.sample_rate)
         tempo = self._tempo
         results = []
-        for row_magnitudes, row_flux, rms, peak, crossings in zip(
-            magnitudes,
-            flux,
-            levels.rms.tolist(),
-            levels.peak.tolist(),
-            levels.zero_crossing_rate.tolist(),
-            strict=True,
+        for index, (row_magnitudes, row_flux, rms, peak, crossings) in enumerate(
+            zip(
+                magnitudes,
+                flux,
+                levels.rms.tolist(),
+                levels.peak.tolist(),
+                levels.zero_crossing_rate.tolist(),
+                strict=True,
+            )
         ):
             tempo.push(row_flux, row_magnitudes)
             results.append(
@@ -126,11 +159,14 @@ class Analyzer:
                     rms,
                     peak,
                     crossings,
+                    detail=Detail(windows, index),
                 )
             )
         return results
 
     def reset(self) -> None:
-        """Forget the flux reference and the tempo history, e.g. after a capture gap."""
+        """Forget the flux reference, the tempo history and the samples of the sliding
+        window, e.g. after a capture gap."""
         self._flux.reset()
+        self._history.reset()
         self._tempo.reset()

@@ -21,6 +21,10 @@ from numpy.typing import NDArray
 # The lowest level reported, in dBFS: digital silence has no logarithm, and 24-bit audio
 # bottoms out around -144 dBFS anyway.
 FLOOR_DB = -120.0
+# "No signal": every sample below this, under the last bit of 16-bit audio — what a muted
+# input, an unplugged line or the virtual device with nothing playing deliver. A microphone in
+# a quiet room sits well above it (its own noise, -70 dBFS or so): quiet is still a signal.
+NO_SIGNAL_DBFS = -90.0
 
 
 @attrs.frozen
@@ -61,3 +65,8 @@ def dbfs(value: float) -> float:
     if value <= 10 ** (FLOOR_DB / 20):
         return FLOOR_DB
     return float(20.0 * np.log10(value))
+
+
+def no_signal(samples: NDArray[np.float32]) -> bool:
+    """Whether every sample (of any shape) is below :data:`NO_SIGNAL_DBFS`."""
+    return not samples.size or dbfs(float(np.max(np.abs(samples)))) < NO_SIGNAL_DBFS

@@ -72,6 +72,8 @@ class MagnitudeSpectrum:
             raise ValueError(f"spectrum size must be even and at least 2, got {size}")
         self.size = size
         self._window = window
+        # mean(w²): the window's power gain (ENBW in bins times coherent gain squared).
+        self.window_power = float(np.mean(np.square(window)))
         self._windows: dict[int, NDArray[np.float32]] = {}
         scale = np.full(size // 2 + 1, 2.0 / size)
         scale[[0, -1]] = 1.0 / size

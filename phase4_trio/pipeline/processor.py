@@ -24,6 +24,7 @@ import trio
 from .. import metrics as m
 from ..capture.bridge import Block, BlockFlag, CaptureBridge
 from ..dsp import Analyzer
+from ..dsp.views import analysed_spectrum
 from .messages import Batch, Spectrum
 
 log = logging.getLogger(__name__)
@@ -92,26 +93,14 @@ class Processor:
                 Spectrum(b.index, b.capture_time, rate, size, silence, silence, 0.0, 0.0)
                 for b in blocks
             ]
-        spectra = []
+        spectra: list[Spectrum] = []
         for run in _runs(blocks):
             if run[0].flags & BlockFlag.STREAM_START:
                 analyzer.reset()
                 self.stats.restarts += 1
             data = np.stack([block.data for block in run])
             spectra += [
-                Spectrum(
-                    b.index,
-                    b.capture_time,
-                    rate,
-                    size,
-                    a.magnitudes,
-                    a.flux,
-                    a.bpm,
-                    a.bpm_confidence,
-                    a.rms,
-                    a.peak,
-                    a.zero_crossing_rate,
-                )
+                analysed_spectrum(b.index, b.capture_time, rate, a)
                 for b, a in zip(run, analyzer.process_batch(data), strict=True)
             ]
         return spectra

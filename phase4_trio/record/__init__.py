@@ -4,6 +4,6 @@ writer thread that keeps a valid WAV file on disk."""
 from __future__ import annotations
 
 from .fifo import FifoStats, FrameFifo
-from .recorder import RecorderStats, WavRecorder, wav_header
+from .recorder import RecorderStats, WavRecorder
 
-__all__ = ["FifoStats", "FrameFifo", "RecorderStats", "WavRecorder", "wav_header"]
+__all__ = ["FifoStats", "FrameFifo", "RecorderStats", "WavRecorder"]

@@ -8,20 +8,10 @@ to disk every :data:`POLL_SECONDS`. Disk latency therefore shows up as FIFO fill
 a stall longer than the FIFO (``record.fifo_seconds``) loses audio — counted in
 ``overflows``, never silent.
 
-Formats (docs/recording.md):
-
-* ``pcm16`` — WAVE_FORMAT_PCM, 16-bit. Samples are scaled by 32768, rounded to the nearest
-  integer (no dither: material that was 16-bit to begin with, such as a ``wav:`` source or a
-  16-bit device, round-trips bit-exactly, and the rounding error of the rest stays at or
-  below half an LSB, about -101 dBFS) and clipped to [-32768, 32767]; NaN is written as 0.
-* ``float32`` — WAVE_FORMAT_IEEE_FLOAT (format 3) with the ``fact`` chunk the format
-  requires: the captured float32 samples bit for bit.
-
-Both headers are written here rather than with the stdlib ``wave`` module (which writes PCM
-only), so the two formats share one path for what matters: the RIFF and data sizes are
-rewritten every :data:`HEADER_UPDATE_SECONDS` (a crash leaves a file that plays up to the
-last update), after a write error (the file is cut back to the last whole frame and stays
-valid), and when the recorder stops.
+The file's format (``pcm16`` or ``float32``, docs/recording.md) is :mod:`phase4_trio.wav`'s.
+The RIFF and data sizes are rewritten every :data:`HEADER_UPDATE_SECONDS` (a crash leaves a
+file that plays up to the last update), after a write error (the file is cut back to the last
+whole frame and stays valid), and when the recorder stops.
 """
 
 from __future__ import annotations
@@ -30,7 +20,6 @@ import contextlib
 import io
 import logging
 import math
-import struct
 import threading
 import time
 from pathlib import Path
@@ -40,7 +29,9 @@ import numpy as np
 import trio
 
 from .. import metrics as m
+from .. import wav
 from ..config import RecordFormat
+from ..dsp.level import dbfs
 from ..errors import Phase4Error
 from ..samples import FloatArray
 from .fifo import FrameFifo
@@ -50,51 +41,6 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.02
 HEADER_UPDATE_SECONDS = 1.0
 JOIN_TIMEOUT = 30.0
-# The RIFF size field is 32-bit: no WAV file may exceed 4 GiB.
-WAV_SIZE_LIMIT = 0xFFFFFFFF
-
-_PCM = 1
-_IEEE_FLOAT = 3
-_BITS = {"pcm16": 16, "float32": 32}
-
-
-def wav_header(sample_format: RecordFormat, channels: int, sample_rate: int, frames: int) -> bytes:
-    """The complete header for ``frames`` frames: 44 bytes (pcm16) or 58 (float32)."""
-    bits = _BITS[sample_format]
-    block_align = channels * bits // 8
-    data_bytes = frames * block_align
-    if sample_format == "pcm16":
-        fmt = struct.pack(
-            "<HHIIHH", _PCM, channels, sample_rate, sample_rate * block_align, block_align, bits
-        )
-        extra = b""
-    else:
-        fmt = struct.pack(
-            "<HHIIHHH",
-            _IEEE_FLOAT,
-            channels,
-            sample_rate,
-            sample_rate * block_align,
-            block_align,
-            bits,
-            0,
-        )
-        extra = b"fact" + struct.pack("<II", 4, frames)
-    body = (
-        b"WAVE"
-        + b"fmt "
-        + struct.pack("<I", len(fmt))
-        + fmt
-        + extra
-        + b"data"
-        + struct.pack("<I", data_bytes)
-    )
-    return b"RIFF" + struct.pack("<I", len(body) + data_bytes) + body
-
-
-def dbfs(value: float) -> float:
-    """20·log10 of a linear level relative to full scale; -inf for silence."""
-    return 20.0 * math.log10(value) if value > 0 else -math.inf
 
 
 @attrs.frozen
@@ -155,7 +101,7 @@ class WavRecorder:
         force: bool = False,
         max_frames: int | None = None,
     ) -> None:
-        if sample_format not in _BITS:
+        if sample_format not in wav.BITS:
             raise ValueError(f"sample format must be pcm16 or float32, got {sample_format!r}")
         self.path = Path(path)
         self.sample_rate = sample_rate
@@ -163,9 +109,9 @@ class WavRecorder:
         self.sample_format: RecordFormat = sample_format
         self.force = force
         self._fifo = FrameFifo(seconds=fifo_seconds, sample_rate=sample_rate, channels=channels)
-        self._frame_bytes = channels * _BITS[sample_format] // 8
-        self._header_size = len(wav_header(sample_format, channels, sample_rate, 0))
-        self._wav_limit = (WAV_SIZE_LIMIT - self._header_size) // self._frame_bytes
+        self._frame_bytes = wav.frame_bytes(sample_format, channels)
+        self._header_size = len(wav.header(sample_format, channels, sample_rate, 0))
+        self._wav_limit = (wav.SIZE_LIMIT - self._header_size) // self._frame_bytes
         self._requested = max_frames
         self._max_frames = (
             self._wav_limit if max_frames is None else min(max_frames, self._wav_limit)
@@ -312,7 +258,7 @@ class WavRecorder:
                 if self.complete:
                     self._stop_writing()
                 else:
-                    self._stop_writing(f"reached the {WAV_SIZE_LIMIT // 2**20} MiB limit of WAV")
+                    self._stop_writing(f"reached the {wav.SIZE_LIMIT // 2**20} MiB limit of WAV")
                 break
         if count:
             self._peak = peak
@@ -321,14 +267,7 @@ class WavRecorder:
     def _write(self, frames: FloatArray) -> None:
         """Append whole frames; a failure stops the recording with the file kept valid."""
         assert self._file is not None
-        if self.sample_format == "pcm16":
-            scaled = np.multiply(frames, 32768.0, dtype=np.float32)
-            np.nan_to_num(scaled, copy=False, nan=0.0)
-            np.rint(scaled, out=scaled)
-            np.clip(scaled, -32768.0, 32767.0, out=scaled)
-            payload = scaled.astype("<i2").data.cast("B")
-        else:
-            payload = np.ascontiguousarray(frames, dtype="<f4").data.cast("B")
+        payload = wav.encode(frames, self.sample_format)
         done = 0
         try:
             while done < len(payload):
@@ -384,4 +323,4 @@ class WavRecorder:
         self._file = None
 
     def _header(self) -> bytes:
-        return wav_header(self.sample_format, self.channels, self.sample_rate, self._frames)
+        return wav.header(self.sample_format, self.channels, self.sample_rate, self._frames)

@@ -1,5 +1,7 @@
 // The WebSocket connection: connect / disconnect, and reconnect by itself with exponential
 // backoff (250 ms doubling, capped at 5 s) whenever the socket closes without the user asking.
+// Switching to another URL of the same server (other stream options) opens the new socket
+// beside the old one, and drops the old one once the new one has spoken: no gap.
 
 export const BACKOFF_START_MS = 250;
 export const BACKOFF_CAP_MS = 5000;
@@ -7,13 +9,14 @@ export const BACKOFF_CAP_MS = 5000;
 export class Connection {
   /**
    * @param {{onText: (text: string) => void, onState: (info: object) => void}} handlers
-   * onText receives every text message; onBinary (optional) every binary one.
+   * onText receives every text message; onBinary (optional) every binary one (an ArrayBuffer).
    */
   constructor({ onText, onState, onBinary = () => {} }) {
     this.onText = onText;
     this.onBinary = onBinary;
     this.onState = onState;
     this.ws = null;
+    this.pending = null; // a socket being switched to (switchTo), until its first message
     this.url = "";
     this.wanted = false; // the user wants a connection (reconnect while true)
     this.attempt = 0;
@@ -44,20 +47,53 @@ export class Connection {
     this.setState("disconnected", "closed by user");
   }
 
-  /** Forget the current socket (without triggering a reconnect) and any pending retry. */
+  /** Forget the current socket (without triggering a reconnect), any socket being switched
+   * to and any pending retry. */
   drop() {
     clearTimeout(this.timer);
     this.timer = null;
-    const ws = this.ws;
-    this.ws = null;
-    if (ws) {
-      ws.onopen = ws.onclose = ws.onerror = ws.onmessage = null;
-      try {
-        ws.close(1000);
-      } catch {
-        /* already closed */
-      }
+    close(this.ws);
+    close(this.pending);
+    this.ws = this.pending = null;
+  }
+
+  /**
+   * Move to another URL without a gap in the stream: the new socket opens beside the current
+   * one, which keeps delivering until the new one's first message; then the new one takes over.
+   * (An engine that lost its last client for a moment would restart its analysis, and the
+   * first spectra after that come from a window still filling.) Not connected: connect(url).
+   */
+  switchTo(url) {
+    if (this.state !== "connected" || !this.ws) {
+      this.connect(url);
+      return;
     }
+    close(this.pending);
+    let ws;
+    try {
+      ws = new WebSocket(url);
+    } catch {
+      this.connect(url); // reports the malformed URL
+      return;
+    }
+    ws.binaryType = "arraybuffer";
+    this.pending = ws;
+    ws.onmessage = (event) => {
+      this.pending = null;
+      close(this.ws);
+      this.url = url;
+      this.ws = ws;
+      this.attempt = 0;
+      this.opens += 1;
+      this.attach(ws, true);
+      this.setState("connected");
+      ws.onmessage(event);
+    };
+    ws.onclose = () => {
+      if (ws !== this.pending) return;
+      this.pending = null;
+      this.connect(url); // refused or closed before it spoke: the usual way, with its errors
+    };
   }
 
   open() {
@@ -73,18 +109,22 @@ export class Connection {
     ws.binaryType = "arraybuffer";
     this.ws = ws;
     this.setState(this.attempt ? "reconnecting" : "connecting", this.attempt ? `attempt ${this.attempt + 1}` : "");
-    let heard = false;
     ws.onopen = () => {
       this.opens += 1;
       this.setState("connected");
     };
+    this.attach(ws, false);
+  }
+
+  /** The handlers of the current socket; heard: it has delivered a message already. */
+  attach(ws, heard) {
     ws.onmessage = (event) => {
       if (!heard) {
         heard = true;
         this.attempt = 0; // backoff restarts only once the server has actually sent something
       }
       if (typeof event.data === "string") this.onText(event.data);
-      else this.onBinary(event.data); // not for this page: counted, otherwise ignored
+      else this.onBinary(event.data); // an ArrayBuffer: a binary spectrum
     };
     ws.onerror = () => {
       /* onclose follows and decides */
@@ -105,5 +145,15 @@ export class Connection {
         if (this.wanted) this.open();
       }, delay);
     };
+  }
+}
+
+function close(ws) {
+  if (!ws) return;
+  ws.onopen = ws.onclose = ws.onerror = ws.onmessage = null;
+  try {
+    ws.close(1000);
+  } catch {
+    /* already closed */
   }
 }

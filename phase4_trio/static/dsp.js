@@ -1,5 +1,6 @@
-// Pure display maths for the phase4 page: frequency scales, fractional-octave bands,
-// A-weighting, note names, tick choice. No DOM here, so every function is easy to test.
+// Pure display maths for the phase4 page: frequency scales, fractional-octave bands, the
+// elements of bins and bands and their levels, A-weighting, note names, tick choice. No DOM
+// here, so every function is easy to test.
 
 /** Octave ratio of the base-10 system (IEC 61260-1 / ANSI S1.11): G = 10^(3/10). */
 export const OCTAVE_RATIO = 10 ** (3 / 10);
@@ -7,8 +8,6 @@ export const OCTAVE_RATIO = 10 ** (3 / 10);
 /** Equivalent noise bandwidth of the Hann window, in bins. Band sums are divided by it so a
  * sine inside one band reads the same level as its peak bin does in raw mode. */
 export const HANN_ENBW = 1.5;
-
-export const BAND_FRACTIONS = [1, 3, 6, 12, 24];
 
 /** A frequency scale between fmin and fmax: norm(f) in [0, 1], inv(t) its inverse. */
 export function makeScale(kind, fmin, fmax) {
@@ -132,71 +131,105 @@ export function dbStep(pxPerDb, minPx) {
   return 100;
 }
 
+/** Coherent gain of the Hann window: a full-scale sine centred on a bin reads 0.5 there. The
+ * server's band power reads a sine's own amplitude (1.0 at full scale); multiplied by this it
+ * reads what the sine's peak bin reads, so bins and bands share one dB scale on the page. */
+export const HANN_COHERENT_GAIN = 0.5;
+
+/** Lowest edge of the `?bins=N` log-spaced bands (docs/protocol.md). */
+export const LOG_BANDS_LOW_HZ = 20;
+
+const powerWeight = (weighting, f) => (weighting === "a" ? 10 ** (aWeightingDb(f) / 10) : 1);
+const inRange = (b, flo, fhi) => b.hi > flo && b.lo < fhi && b.fc < fhi;
+
 /**
- * The display elements (bins or bands) for a spectrum layout.
- * Each element: {lo, hi, fc, bins: [start, end) or null, interp: fractional bin or null, w}
- * where w is the power weight (A-weighting) at the element's bins.
+ * The display elements for a frame's values. source says what the values are:
+ * {kind: "bins"} FFT bins (drawn as bins, or summed into 1/N-octave bands when bands is not
+ * "raw"); {kind: "server", layout} band power from the server, placed by its layout message;
+ * {kind: "maxima", count} the maxima of the server's `?bins=N` log-spaced bands.
+ * Each element: {fc, lo, hi} in Hz, and how its power is found: the value at `index`, the
+ * power sum of the bins [start, end), or the magnitude interpolated at the fractional bin
+ * `interp`, times `gain` (window correction and A-weighting; per bin for bin sums).
  */
-export function buildElements({ nBins, sampleRate, fftSize, bands, fmin, fmax, weighting }) {
+export function buildElements({ nBins, sampleRate, fftSize, source = { kind: "bins" }, bands, fmin, fmax, weighting }) {
   const df = sampleRate / fftSize;
   const nyq = sampleRate / 2;
+  const fhi = Math.min(fmax, nyq);
   const binWeight = new Float32Array(nBins);
-  for (let k = 0; k < nBins; k++) {
-    binWeight[k] = weighting === "a" ? 10 ** (aWeightingDb(k * df) / 10) : 1;
+  if (source.kind === "bins") {
+    for (let k = 0; k < nBins; k++) binWeight[k] = powerWeight(weighting, k * df);
   }
   const elements = [];
-  if (bands === "raw") {
+  const single = (index, fc, lo, hi, gain) => ({ fc, lo, hi, index, start: 0, end: 0, interp: -1, gain });
+  if (source.kind === "server") {
+    const { centres, lowers, uppers } = source.layout;
+    const cg2 = HANN_COHERENT_GAIN * HANN_COHERENT_GAIN;
+    for (let i = 0; i < centres.length; i++) {
+      const el = single(i, centres[i], lowers[i], uppers[i], cg2 * powerWeight(weighting, centres[i]));
+      if (inRange(el, fmin, fhi)) elements.push(el);
+    }
+  } else if (source.kind === "maxima") {
+    const edge = (i) => LOG_BANDS_LOW_HZ * (nyq / LOG_BANDS_LOW_HZ) ** (i / source.count);
+    for (let i = 0; i < source.count; i++) {
+      const lo = edge(i);
+      const hi = edge(i + 1);
+      const fc = Math.sqrt(lo * hi);
+      const el = single(i, fc, lo, hi, powerWeight(weighting, fc));
+      if (inRange(el, fmin, fhi)) elements.push(el);
+    }
+  } else if (bands === "raw") {
     for (let k = 0; k < nBins; k++) {
       const fc = k * df;
-      elements.push({ fc, lo: Math.max(0, fc - df / 2), hi: Math.min(nyq, fc + df / 2), start: k, end: k + 1, interp: -1 });
+      elements.push({ fc, lo: Math.max(0, fc - df / 2), hi: Math.min(nyq, fc + df / 2), index: -1, start: k, end: k + 1, interp: -1, gain: 1 });
     }
   } else {
-    const n = Number(bands);
-    for (const b of octaveBands(n, fmin, Math.min(fmax, nyq))) {
+    for (const b of octaveBands(Number(bands), fmin, fhi)) {
       const start = Math.max(0, Math.ceil(b.lo / df));
       // bins whose centre k*df lies in [lo, hi)
       const end = Math.min(nBins, Math.ceil(b.hi / df));
-      const el = { fc: b.fc, lo: b.lo, hi: Math.min(b.hi, nyq), start, end, interp: -1, band: b.k };
+      const el = { fc: b.fc, lo: b.lo, hi: Math.min(b.hi, nyq), index: -1, start, end, interp: -1, gain: 1 / HANN_ENBW, band: b.k };
       if (end <= start) {
         el.interp = Math.min(b.fc / df, nBins - 1);
         el.start = el.end = 0;
-        el.w = weighting === "a" ? 10 ** (aWeightingDb(b.fc) / 10) : 1;
+        el.gain = powerWeight(weighting, b.fc);
       }
       elements.push(el);
     }
   }
-  return { elements, binWeight, df, nyq };
+  return { elements, binWeight, df, nyq, source: source.kind };
 }
 
 /**
- * Level in dB of every element for one spectrum, written into out (Float32Array).
- * Raw: 20 log10(m / ref) (+ weighting). Bands: 10 log10(sum (m/ref)^2 w / ENBW); a band with
- * no bin centre inside reads the magnitude interpolated at its centre frequency.
+ * Level in dB of every element for one frame's values, written into out (Float32Array):
+ * 10 log10(power / ref²), the power as buildElements describes it. Raw bins read
+ * 20 log10(m / ref); page bands 10 log10(sum (m/ref)^2 w / ENBW); server bands
+ * 20 log10(v · coherent gain / ref).
  */
-export function levels(mags, layout, ref, bands, out) {
+export function levels(mags, layout, ref, out) {
   const { elements, binWeight } = layout;
   const inv = 1 / (ref * ref);
   const nb = mags.length;
   for (let i = 0; i < elements.length; i++) {
     const el = elements[i];
     let p;
-    if (el.interp >= 0) {
+    if (el.index >= 0) {
+      const m = mags[el.index] || 0;
+      p = m * m;
+    } else if (el.interp >= 0) {
       const k = Math.floor(el.interp);
       const t = el.interp - k;
       const a = mags[k] || 0;
       const b = k + 1 < nb ? mags[k + 1] || 0 : a;
       const m = a + (b - a) * t;
-      p = m * m * inv * el.w;
+      p = m * m;
     } else {
       p = 0;
       for (let k = el.start; k < el.end; k++) {
         const m = mags[k] || 0;
         p += m * m * binWeight[k];
       }
-      p *= inv;
-      if (bands !== "raw") p /= HANN_ENBW;
     }
-    out[i] = 10 * Math.log10(p + 1e-30);
+    out[i] = 10 * Math.log10(p * el.gain * inv + 1e-30);
   }
   return out;
 }

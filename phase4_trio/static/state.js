@@ -1,4 +1,5 @@
 // View state: defaults, validation, the URL query form (bookmarkable) and named presets.
+// Pure except for the presets' storage, which is passed in (window.localStorage by default).
 
 export const VIEW_NAMES = ["bars", "radial", "spectrogram"];
 export const COLORMAP_NAMES = ["inferno", "viridis", "magma", "gray"];
@@ -39,6 +40,8 @@ export const SCHEMA = {
   colormap: { param: "cmap", def: "inferno", parse: oneOf(COLORMAP_NAMES) },
   fmin: { param: "fmin", def: 20, parse: num(1, 100000) },
   fmax: { param: "fmax", def: 0, parse: num(0, 200000) },
+  // frames per second asked of the server (its ?fps=); 0 = every frame the engine analyses
+  fps: { param: "fps", def: 60, parse: num(0, 1000) },
 };
 
 export function defaults() {
@@ -96,8 +99,8 @@ export function toQuery(state, extra = {}) {
 // ------------------------------------------------------------------ presets (localStorage)
 
 export const PRESET_KEY = "phase4.presets.v1";
-/** Everything but the server address is part of a preset. */
-export const PRESET_KEYS = Object.keys(SCHEMA).filter((k) => k !== "server");
+/** How the page looks is a preset; where and how fast it connects is not. */
+export const PRESET_KEYS = Object.keys(SCHEMA).filter((k) => k !== "server" && k !== "fps");
 
 export function loadPresets(storage = window.localStorage) {
   try {
@@ -127,4 +130,44 @@ export function applyPreset(state, preset) {
     if (v !== undefined) state[k] = v;
   }
   return normalize(state, "maxDb");
+}
+
+/** Query parameters that choose the server's analysis (docs/protocol.md); an address that
+ * names one already is asked exactly that. */
+export const ANALYSIS_PARAMS = ["bins", "bands", "resolution", "channels", "scale", "smooth", "gain", "gate"];
+
+/**
+ * The WebSocket URL to open for a server address, given the view state: binary frames
+ * (format=f32), the display rate (fps=N, none when fps is 0), and the analysis the bands control
+ * wants: the fine spectrum's bins (resolution=fine) for raw, the server's IEC bands
+ * (bands=octave:N) for 1/N octave. A parameter the address already has is left as typed, and
+ * so is every analysis parameter when the address names one.
+ */
+export function streamUrl(server, { fps = 0, bands = "raw" } = {}) {
+  let url;
+  try {
+    url = new URL(server);
+  } catch {
+    return server; // the connection reports a malformed address itself
+  }
+  const q = url.searchParams;
+  const added = [];
+  if (!q.has("format")) added.push("format=f32");
+  if (fps && !q.has("fps")) added.push(`fps=${fps}`);
+  if (!ANALYSIS_PARAMS.some((name) => q.has(name))) {
+    added.push(bands === "raw" ? "resolution=fine" : `bands=octave:${bands}`);
+  }
+  if (!added.length) return server;
+  url.search = `${url.search ? `${url.search}&` : "?"}${added.join("&")}`;
+  return url.toString();
+}
+
+/** Whether a stream URL asks the server for its analysis (bands, fine bins, dynamics). */
+export function asksForAnalysis(stream) {
+  try {
+    const q = new URL(stream).searchParams;
+    return ANALYSIS_PARAMS.some((name) => name !== "bins" && q.has(name));
+  } catch {
+    return false;
+  }
 }

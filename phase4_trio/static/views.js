@@ -18,6 +18,51 @@ const BAR_HIGH = "#ef4444";
 const dpr = () => window.devicePixelRatio || 1;
 const clamp01 = (t) => (t < 0 ? 0 : t > 1 ? 1 : t);
 
+/**
+ * Draw items no finer than a cell (a pixel, or a few). span(el) gives an element's extent
+ * [p0, p1] in cells (or null when it lies outside the plot). An element a cell wide or more is
+ * an item of its own; consecutive narrower ones in the same cell share one item, drawn as the
+ * loudest of them (thousands of fine bins crowd into the top octaves of a log axis). The cell
+ * of a narrow element is round(p0), or with centred the cell its middle lies in.
+ * Items: p0, p1 (cells; whole for shared ones) and the elements first..last they show.
+ */
+function pixelItems(els, span, centred = false) {
+  const p0 = [];
+  const p1 = [];
+  const first = [];
+  const last = [];
+  let sharedAt = NaN; // pixel of the last item, when it is a shared (narrow) one
+  for (let i = 0; i < els.length; i++) {
+    const s = span(els[i]);
+    if (s === null) continue;
+    const narrow = Math.round(s[1]) - Math.round(s[0]) <= 1;
+    const a = centred ? Math.floor((s[0] + s[1]) / 2) : Math.round(s[0]);
+    if (narrow && a === sharedAt) {
+      last[last.length - 1] = i;
+      continue;
+    }
+    p0.push(narrow ? a : s[0]);
+    p1.push(narrow ? a + 1 : s[1]);
+    first.push(i);
+    last.push(i);
+    sharedAt = narrow ? a : NaN;
+  }
+  return { p0: Float64Array.from(p0), p1: Float64Array.from(p1), first: Int32Array.from(first), last: Int32Array.from(last) };
+}
+
+/** The loudest of values[first..last]. */
+function loudest(values, first, last) {
+  let v = values[first];
+  for (let i = first + 1; i <= last; i++) if (values[i] > v) v = values[i];
+  return v;
+}
+
+/** The element's part of the scale's range, as [t0, t1] in 0..1, or null outside it. */
+function inScale(scale, el) {
+  if (!(el.hi > scale.fmin && el.lo < scale.fmax)) return null;
+  return [clamp01(scale.norm(el.lo)), clamp01(scale.norm(el.hi))];
+}
+
 class View {
   constructor(canvas) {
     this.canvas = canvas;
@@ -93,6 +138,19 @@ class View {
     ctx.fillText(d.stale, this.plot.left + 6 * dpr(), this.plot.top + 4 * dpr());
   }
 
+  /** The latest frame put nothing above the floor: say so instead of showing empty axes. */
+  noSignalNote(ctx, d) {
+    if (!d.silent) return;
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    ctx.fillStyle = "#e5e7eb";
+    ctx.font = this.font(16);
+    ctx.fillText(`No signal above ${this.model.minDb} dB`, this.W / 2, this.H / 2);
+    ctx.fillStyle = "#9ca3af";
+    ctx.font = this.font(12);
+    ctx.fillText("the input is silent (or lower Min dB to see quieter sound)", this.W / 2, this.H / 2 + 20 * dpr());
+  }
+
   waiting(ctx) {
     ctx.fillStyle = "#6b7280";
     ctx.font = this.font(14);
@@ -115,20 +173,21 @@ export class BarsView extends View {
     this.gradient.addColorStop(0, BAR_LOW);
     this.gradient.addColorStop(0.6, BAR_MID);
     this.gradient.addColorStop(1, BAR_HIGH);
-    // integer column span of every element
-    const els = this.model.elements;
-    this.x0 = new Int32Array(els.length);
-    this.x1 = new Int32Array(els.length);
-    const xl = p.left;
-    const xr = p.left + p.width;
-    for (let i = 0; i < els.length; i++) {
-      let a = Math.round(this.xForFrequency(els[i].lo));
-      let b = Math.round(this.xForFrequency(els[i].hi));
-      if (!Number.isFinite(a) || a < xl) a = xl;
-      if (!Number.isFinite(b) || b > xr) b = xr;
+    // integer column span of every draw item (an element, or the narrow ones sharing a column)
+    const items = pixelItems(this.model.elements, (el) => {
+      const t = inScale(this.model.scale, el);
+      return t && [p.left + p.width * t[0], p.left + p.width * t[1]];
+    });
+    this.items = items;
+    const n = items.first.length;
+    this.x0 = new Int32Array(n);
+    this.x1 = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const a = Math.round(items.p0[i]);
+      let b = Math.round(items.p1[i]);
       if (b - a >= 3) b -= 1; // a 1 px gap between wide bars
       this.x0[i] = a;
-      this.x1[i] = b;
+      this.x1[i] = Math.max(b, a + 1);
     }
   }
 
@@ -202,22 +261,24 @@ export class BarsView extends View {
       return;
     }
     const bottom = p.top + p.height;
-    const n = Math.min(d.values.length, this.x0.length);
+    const { first, last } = this.items;
+    const n = first.length;
     ctx.fillStyle = this.gradient;
     for (let i = 0; i < n; i++) {
-      const y = Math.round(this.yForDb(d.values[i]));
+      const y = Math.round(this.yForDb(loudest(d.values, first[i], last[i])));
       if (y >= bottom) continue;
-      ctx.fillRect(this.x0[i], y, Math.max(1, this.x1[i] - this.x0[i]), bottom - y);
+      ctx.fillRect(this.x0[i], y, this.x1[i] - this.x0[i], bottom - y);
     }
     if (this.model.peakHold) {
       ctx.fillStyle = PEAK;
       for (let i = 0; i < n; i++) {
-        const y = Math.round(this.yForDb(d.peaks[i]));
+        const y = Math.round(this.yForDb(loudest(d.peaks, first[i], last[i])));
         if (y >= bottom) continue;
-        ctx.fillRect(this.x0[i], Math.max(p.top, y - 2), Math.max(1, this.x1[i] - this.x0[i]), 2);
+        ctx.fillRect(this.x0[i], Math.max(p.top, y - 2), this.x1[i] - this.x0[i], 2);
       }
     }
     if (this.hoverX !== null && this.hoverX !== undefined) this.drawHover(d);
+    this.noSignalNote(ctx, d);
     this.staleNote(ctx, d);
   }
 
@@ -253,6 +314,10 @@ export class BarsView extends View {
 
 // ------------------------------------------------------------------------------ radial
 
+/** Narrowest wedge drawn, in CSS pixels of arc on the outer circle: a hairline wedge would be
+ * lost to antialiasing. Narrower elements share wedges of this width (the loudest shows). */
+const MIN_WEDGE_PX = 3;
+
 export class RadialView extends View {
   layout() {
     const r = dpr();
@@ -265,12 +330,23 @@ export class RadialView extends View {
     this.gradient.addColorStop(0, BAR_LOW);
     this.gradient.addColorStop(0.6, BAR_MID);
     this.gradient.addColorStop(1, BAR_HIGH);
-    const els = this.model.elements;
-    this.a0 = new Float64Array(els.length);
-    this.a1 = new Float64Array(els.length);
-    for (let i = 0; i < els.length; i++) {
-      const t0 = clamp01(this.model.scale.norm(els[i].lo));
-      const t1 = clamp01(this.model.scale.norm(els[i].hi));
+    // items by arc length on the outer circle, in cells of the narrowest wedge
+    const cells = (2 * Math.PI * this.R) / (MIN_WEDGE_PX * r);
+    const items = pixelItems(
+      this.model.elements,
+      (el) => {
+        const t = inScale(this.model.scale, el);
+        return t && [t[0] * cells, t[1] * cells];
+      },
+      true,
+    );
+    this.items = items;
+    const n = items.first.length;
+    this.a0 = new Float64Array(n);
+    this.a1 = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const t0 = items.p0[i] / cells;
+      const t1 = items.p1[i] / cells;
       const gap = t1 - t0 > 0.01 ? 0.002 : 0;
       this.a0[i] = this.angleAt(t0);
       this.a1[i] = this.angleAt(t1 - gap);
@@ -354,13 +430,14 @@ export class RadialView extends View {
       return;
     }
     const { cx, cy, r0 } = this;
-    const n = Math.min(d.values.length, this.a0.length);
+    const { first, last } = this.items;
+    const n = first.length;
     ctx.beginPath();
     for (let i = 0; i < n; i++) {
       const a0 = this.a0[i];
       const a1 = this.a1[i];
       if (a1 <= a0) continue;
-      const r = this.radiusForDb(d.values[i]);
+      const r = this.radiusForDb(loudest(d.values, first[i], last[i]));
       if (r <= r0 + 0.5) continue;
       ctx.moveTo(cx + r0 * Math.cos(a0), cy + r0 * Math.sin(a0));
       ctx.arc(cx, cy, r, a0, a1);
@@ -373,7 +450,7 @@ export class RadialView extends View {
       ctx.beginPath();
       for (let i = 0; i < n; i++) {
         if (this.a1[i] <= this.a0[i]) continue;
-        const r = this.radiusForDb(d.peaks[i]);
+        const r = this.radiusForDb(loudest(d.peaks, first[i], last[i]));
         if (r <= r0 + 0.5) continue;
         ctx.moveTo(cx + (r + 1.5) * Math.cos(this.a0[i]), cy + (r + 1.5) * Math.sin(this.a0[i]));
         ctx.arc(cx, cy, r + 1.5, this.a0[i], this.a1[i]);
@@ -382,6 +459,7 @@ export class RadialView extends View {
       ctx.lineWidth = 2;
       ctx.stroke();
     }
+    this.noSignalNote(ctx, d);
   }
 }
 
@@ -402,24 +480,31 @@ export class SpectrogramView extends View {
     const top = Math.round(6 * r);
     this.plot = { left, top, width: Math.max(1, this.W - left - Math.round(8 * r)), height: Math.max(1, this.H - top - Math.round(18 * r)) };
     const p = this.plot;
-    // row -> element index (-1: outside every element)
+    // row -> the elements it covers, first..last (first -1: none); a row shows the loudest
     const els = this.model.elements;
-    this.rowEl = new Int32Array(p.height);
-    for (let row = 0; row < p.height; row++) {
-      const f = this.model.scale.inv(1 - (row + 0.5) / p.height);
+    this.rowFirst = new Int32Array(p.height).fill(-1);
+    this.rowLast = new Int32Array(p.height).fill(-1);
+    // first element with hi > f
+    const firstAbove = (f) => {
       let lo = 0;
-      let hi = els.length - 1;
-      let found = -1;
-      while (lo <= hi) {
+      let hi = els.length;
+      while (lo < hi) {
         const mid = (lo + hi) >> 1;
-        if (f < els[mid].lo) hi = mid - 1;
-        else if (f >= els[mid].hi) lo = mid + 1;
-        else {
-          found = mid;
-          break;
-        }
+        if (els[mid].hi > f) hi = mid;
+        else lo = mid + 1;
       }
-      this.rowEl[row] = found;
+      return lo;
+    };
+    for (let row = 0; row < p.height; row++) {
+      const fLow = this.model.scale.inv(1 - (row + 1) / p.height);
+      const fHigh = this.model.scale.inv(1 - row / p.height);
+      const first = firstAbove(fLow);
+      let last = first;
+      while (last + 1 < els.length && els[last + 1].lo < fHigh) last += 1;
+      if (first < els.length && els[first].lo < fHigh) {
+        this.rowFirst[row] = first;
+        this.rowLast[row] = last;
+      }
     }
     this.lut = lut(this.model.colormap);
     this.column = this.rctx.createImageData(1, p.height);
@@ -448,18 +533,18 @@ export class SpectrogramView extends View {
 
   /** Add one column (the newest, drawn at the right edge) from a levels array. */
   push(levels) {
-    const { rowEl, column32 } = this;
+    const { rowFirst, rowLast, column32 } = this;
     const table = this.lut;
     const bg = 0xff120d0b; // BG packed little-endian
     const lo = this.model.minDb;
     const k = 255 / (this.model.maxDb - lo);
-    for (let row = 0; row < rowEl.length; row++) {
-      const i = rowEl[row];
-      if (i < 0 || i >= levels.length) {
+    for (let row = 0; row < rowFirst.length; row++) {
+      const i = rowFirst[row];
+      if (i < 0 || rowLast[row] >= levels.length) {
         column32[row] = bg;
         continue;
       }
-      let v = Math.round((levels[i] - lo) * k);
+      let v = Math.round((loudest(levels, i, rowLast[row]) - lo) * k);
       v = v < 0 ? 0 : v > 255 ? 255 : v;
       column32[row] = table[v];
     }
@@ -500,7 +585,11 @@ export class SpectrogramView extends View {
     // oldest part: ring [wx, w) -> left; newest part: ring [0, wx) -> right
     if (w - wx > 0) ctx.drawImage(this.ring, wx, 0, w - wx, p.height, p.left, p.top, w - wx, p.height);
     if (wx > 0) ctx.drawImage(this.ring, 0, 0, wx, p.height, p.left + w - wx, p.top, wx, p.height);
-    if (!d.hasData) this.waiting(ctx);
-    else this.staleNote(ctx, d);
+    if (!d.hasData) {
+      this.waiting(ctx);
+      return;
+    }
+    this.noSignalNote(ctx, d);
+    this.staleNote(ctx, d);
   }
 }

@@ -1,16 +1,21 @@
 """The listening socket: one address for the page, ``/metrics``, ``/healthz`` and the WebSocket.
 
-Each connection's request head is read here (bounded in size and time) and parsed with h11.
-A WebSocket upgrade on the configured path, from an allowed origin, with room for one more
-client, is handed to trio-websocket with the head replayed in front of the stream; anything
-else gets a plain HTTP response and the connection is closed.
+Each connection's request is read here (bounded in size and time) through one h11 connection
+(:class:`~.http.HttpExchange`), which also writes the response. A WebSocket upgrade on the
+configured path, from an allowed origin, with room for one more client, is handed to
+trio-websocket with the bytes received so far replayed in front of the stream; anything else
+gets a plain HTTP response and the connection is closed (after draining a request body the
+client is still sending).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
+import socket
 from collections.abc import Callable
+from email.utils import formatdate
 from urllib.parse import urlsplit
 
 import attrs
@@ -19,17 +24,21 @@ import trio
 import trio_websocket
 
 from .. import metrics as m
-from ..config import TransportConfig
+from ..config import Address, TransportConfig
+from ..dsp.views import Views
 from ..errors import Phase4Error
 from ..logs import LogLimiter
 from ..pipeline.router import Router
-from .http import HttpApp, Response, text
-from .options import OptionError, parse_options
+from .client_frames import layout_message
+from .http import HttpApp, HttpExchange, Response, text
+from .options import ClientOptions, OptionError, parse_options
 from .websocket import GOING_AWAY, ClientStream, stream_to_client
 
 log = logging.getLogger(__name__)
 
-MAX_HEAD_BYTES = 16384
+RECEIVE_BYTES = 65536
+DRAIN_SECONDS = 2.0  # a client gets this long to finish sending a request we already answered
+DRAIN_BYTES = 64 * 2**20  # and this much of it is read and thrown away
 #: How long a client has, at shutdown, to answer our close frame before its socket closes.
 CLOSE_TIMEOUT = 1.0
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
@@ -122,42 +131,28 @@ def origin_allowed(origin: str | None, host_header: str | None, config: Transpor
     return hostname in LOCAL_HOSTS
 
 
-async def read_head(stream: trio.abc.Stream) -> bytes | None:
-    """Bytes up to and including the blank line after the headers (plus any that followed)."""
-    data = bytearray()
-    while b"\r\n\r\n" not in data:
-        if len(data) > MAX_HEAD_BYTES:
-            raise h11.RemoteProtocolError("request head too large", error_status_hint=431)
-        chunk = await stream.receive_some(4096)
-        if not chunk:
-            return None
-        data += chunk
-    if data.index(b"\r\n\r\n") + 4 > MAX_HEAD_BYTES:  # the last read may overshoot the limit
-        raise h11.RemoteProtocolError("request head too large", error_status_hint=431)
-    return bytes(data)
+def free_port_near(address: Address, tries: int = 20) -> int:
+    """A port above ``address.port`` that is free on its host now, to suggest to a user whose
+    port is taken; 0 (any free port) when none of the next ``tries`` is."""
+    for port in range(address.port + 1, min(address.port + 1 + tries, 65536)):
+        with contextlib.suppress(OSError):
+            family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.bind((address.host, port))
+                return port
+    return 0
 
 
-def parse_head(head: bytes) -> h11.Request:
-    connection = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
-    connection.receive_data(head)
-    event = connection.next_event()
-    if not isinstance(event, h11.Request):
-        raise h11.RemoteProtocolError("incomplete request", error_status_hint=400)
-    return event
+@attrs.frozen
+class StreamInfo:
+    """What clients' analysis options are checked against and served from: the engine's
+    views, the stream's sample rate, its fine spectrum's size and its input channels. A server
+    without one (a relay: its spectra carry no samples) serves every client the plain form."""
 
-
-def serialize(response: Response, *, method: str = "GET") -> bytes:
-    """The response as bytes; h11 checks it, and leaves the body out for HEAD."""
-    connection = h11.Connection(h11.SERVER)
-    connection.receive_data(f"{method} / HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-    connection.next_event()
-    parts = [
-        connection.send(h11.Response(status_code=response.status, headers=response.header_list()))
-    ]
-    if method != "HEAD":
-        parts.append(connection.send(h11.Data(data=response.body)))
-    parts.append(connection.send(h11.EndOfMessage()))
-    return b"".join(part for part in parts if part)
+    views: Views
+    sample_rate: int
+    fft_size: int
+    channels: int
 
 
 class WebServer:
@@ -169,9 +164,11 @@ class WebServer:
         router: Router,
         app: HttpApp,
         observe_latency: Callable[[float], None],
+        stream: StreamInfo | None = None,
     ) -> None:
         self.config = config
         self.stats = ServerStats()
+        self._stream_info = stream
         self._router = router
         self._app = app
         self._observe_latency = observe_latency
@@ -197,7 +194,11 @@ class WebServer:
             self._listeners = await trio.open_tcp_listeners(address.port, host=address.host)
         except OSError as error:
             if error.errno == errno.EADDRINUSE:
-                reason = "address already in use"
+                other = attrs.evolve(address, port=free_port_near(address))
+                reason = (
+                    "address already in use (another phase4?); pick another port,"
+                    f" e.g. --ws {other}"
+                )
             else:
                 reason = error.strerror or str(error)
             raise Phase4Error(
@@ -246,18 +247,22 @@ class WebServer:
                 log.exception("connection handler failed")
 
     async def _serve(self, stream: trio.SocketStream) -> None:
+        exchange = HttpExchange()
         try:
             with trio.fail_after(self.config.handshake_timeout.seconds):
-                head = await read_head(stream)
-            if head is None:
-                return
-            request = parse_head(head)
+                request = None
+                while request is None:
+                    request = exchange.receive(await stream.receive_some(exchange.room()))
         except trio.TooSlowError:
             self.stats.handshake_timeouts += 1
             return
         except h11.RemoteProtocolError as error:
             self.stats.bad_requests += 1
-            await stream.send_all(serialize(text(error.error_status_hint, f"bad request: {error}")))
+            await self._reply(
+                stream, exchange, text(error.error_status_hint, f"bad request: {error}")
+            )
+            return
+        if isinstance(request, h11.ConnectionClosed):
             return
         target = request.target.decode("latin-1")
         path, _, query = target.partition("?")
@@ -269,14 +274,19 @@ class WebServer:
                 location = f"/{first}/" + (f"?{query}" if query else "")
                 redirect = attrs.evolve(text(308, location), headers=(("Location", location),))
                 self.stats.http_requests += 1
-                await stream.send_all(serialize(redirect, method=request.method.decode()))
+                await self._reply(stream, exchange, redirect)
                 return
             if mounted is not None:
                 server, path = mounted, "/" + rest
-        await server._answer(stream, head, request, path, query)
+        await server._answer(stream, exchange, request, path, query)
 
     async def _answer(
-        self, stream: trio.SocketStream, head: bytes, request: h11.Request, path: str, query: str
+        self,
+        stream: trio.SocketStream,
+        exchange: HttpExchange,
+        request: h11.Request,
+        path: str,
+        query: str,
     ) -> None:
         headers = {
             name.decode("latin-1").lower(): value.decode("latin-1")
@@ -287,12 +297,32 @@ class WebServer:
         if path == self.config.websocket_path and wants_upgrade and method == "GET":
             response = self._admit(request, headers, query)
             if response is None:
-                await self._serve_websocket(stream, head, query)
+                await self._serve_websocket(stream, bytes(exchange.received), query)
                 return
         else:
             self.stats.http_requests += 1
             response = self._app.respond(method, path)
-        await stream.send_all(serialize(response, method=method))
+        await self._reply(stream, exchange, response)
+
+    async def _reply(
+        self, stream: trio.SocketStream, exchange: HttpExchange, response: Response
+    ) -> None:
+        """Send the response; then, if the client is still sending (a body, say a 2 MB POST
+        answered 405), stop writing and read what is left (bounded) before closing: closing
+        with unread data resets the connection, and the reset can destroy the response on
+        its way to the client."""
+        await stream.send_all(exchange.respond(response, formatdate(usegmt=True)))
+        if exchange.request_complete():
+            return
+        with contextlib.suppress(*PEER_GONE):
+            await stream.send_eof()
+            drained = 0
+            with trio.move_on_after(DRAIN_SECONDS):
+                while drained < DRAIN_BYTES:
+                    chunk = await stream.receive_some(RECEIVE_BYTES)
+                    if not chunk:
+                        break
+                    drained += len(chunk)
 
     def _admit(self, request: h11.Request, headers: dict[str, str], query: str) -> Response | None:
         """None when the upgrade may proceed, otherwise the refusal to send."""
@@ -311,7 +341,7 @@ class WebServer:
             )
             return attrs.evolve(text(503, "too many clients"), headers=(("Retry-After", "5"),))
         try:
-            parse_options(query)
+            self._parse_options(query)
         except OptionError as error:
             self.stats.bad_requests += 1
             return text(400, str(error))
@@ -325,7 +355,8 @@ class WebServer:
         trio-websocket's reader task still alive to read the reply) before the socket closes.
         Everything that waits in here is bounded by a timeout or ends with the client.
         """
-        options = parse_options(query)
+        options = self._parse_options(query)
+        info = self._stream_info
         stats = self.stats
         stats.clients_connected += 1
         stats.clients_total += 1
@@ -349,9 +380,19 @@ class WebServer:
                         stats.handshake_timeouts += 1
                         nursery.cancel_scope.cancel()
                         return
-                    with self._router.subscribe(
-                        name, self.config.client_queue, fps=options.fps
-                    ) as subscription:
+                    held: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+                    if info is not None:
+                        layout = layout_message(options, info.sample_rate, info.fft_size)
+                        if layout is not None:
+                            await connection.send_message(layout.decode())
+                        # The view first: every spectrum the client is offered has its values.
+                        held = info.views.held(options.view)
+                    with (
+                        held,
+                        self._router.subscribe(
+                            name, self.config.client_queue, fps=options.fps
+                        ) as subscription,
+                    ):
                         async with trio.open_nursery() as client:
                             client.start_soon(
                                 self._close_on_shutdown, connection, client.cancel_scope
@@ -369,6 +410,11 @@ class WebServer:
             stats.clients_connected -= 1
             if self.on_client is not None:
                 self.on_client(False, stats.clients_connected)
+
+    def _parse_options(self, query: str) -> ClientOptions:
+        if self._stream_info is None:
+            return parse_options(query)
+        return parse_options(query, input_channels=self._stream_info.channels)
 
     async def _close_on_shutdown(
         self, connection: trio_websocket.WebSocketConnection, client: trio.CancelScope

@@ -2,7 +2,7 @@
 
 Run with ``pytest -m e2e tests/e2e`` (or ``nox -s e2e``). Chromium is the Debian package at
 /usr/bin/chromium (scripts/bootstrap); the tests never download a browser. Set
-PHASE4_E2E_ENGINE to run the page against another engine command (default
+E2E_ENGINE to run the page against another engine command (default
 ``python -m phase4_trio``).
 """
 
@@ -17,8 +17,34 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from pagekit import CHROMIUM, CHROMIUM_ARGS, TONE_HZ, Engine, free_port, open_page
+from pagekit import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DOCS,
+    TONE_HZ,
+    Docs,
+    Engine,
+    free_port,
+    hooked_context,
+    open_page,
+)
 from playwright.sync_api import Browser, Page, sync_playwright
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--write-docs",
+        action="store_true",
+        help="write the screenshots to docs/img and the draw-time table to docs/page.md",
+    )
+
+
+@pytest.fixture(scope="session")
+def docs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Docs:
+    """docs/ with --write-docs (nox -s docs), otherwise a temporary copy of its layout."""
+    if request.config.getoption("--write-docs"):
+        return Docs(DOCS)
+    return Docs(tmp_path_factory.mktemp("docs"))
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +87,7 @@ class PageErrors(list[str]):
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     """A fresh browser context (own localStorage) and page; fails the test on page errors."""
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    context = hooked_context(browser, viewport={"width": 1280, "height": 1000})
     pg = context.new_page()
     errors = PageErrors()
     pg.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shlex
 import signal
 import socket
@@ -21,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
-IMG = DOCS / "img"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -36,18 +38,24 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SAMPLE_RATE = 44100
-FFT_SIZE = 256
+FFT_SIZE = 256  # the block: the plain stream's spectrum (a relay's, the JSON the tests feed)
 BIN_HZ = SAMPLE_RATE / FFT_SIZE  # 172.265625
+FINE_FFT_SIZE = 4096  # dsp.fft_size's default: the spectrum the page asks the engine for
+FINE_BIN_HZ = SAMPLE_RATE / FINE_FFT_SIZE  # 10.7666015625
 NYQUIST = SAMPLE_RATE / 2
+#: A full-scale sine centred on a bin reads 0.5 there through the Hann window.
+HANN_COHERENT_GAIN = 0.5
 
 
 def bin_hz(k: int) -> float:
-    """Centre of FFT bin k at the engine's defaults: a tone there is exactly bin-centred."""
+    """Centre of block bin k at the engine's defaults: a tone there is exactly bin-centred, in
+    the block spectrum and in the fine one (bin 16 k)."""
     return k * BIN_HZ
 
 
 TONE_BIN = 16
 TONE_HZ = bin_hz(TONE_BIN)  # 2756.25 Hz
+TONE_FINE_BIN = TONE_BIN * FINE_FFT_SIZE // FFT_SIZE  # 256
 
 
 # ------------------------------------------------------------------------------ engines
@@ -60,8 +68,9 @@ def free_port() -> int:
 
 
 def engine_command() -> list[str]:
-    """``python -m phase4_trio`` unless PHASE4_E2E_ENGINE names another command prefix."""
-    override = os.environ.get("PHASE4_E2E_ENGINE")
+    """``python -m phase4_trio`` unless E2E_ENGINE names another command prefix (not a
+    ``PHASE4_`` name: the engine would read that as a config key)."""
+    override = os.environ.get("E2E_ENGINE")
     return shlex.split(override) if override else [sys.executable, "-m", "phase4_trio"]
 
 
@@ -184,6 +193,15 @@ class Plot:
     def db_norm(self, db: float) -> float:
         return min(1.0, max(0.0, (db - self.min_db) / (self.max_db - self.min_db)))
 
+    def columns(self, lo: float, hi: float) -> tuple[int, int]:
+        """Bars: the columns [x0, x1) an element spanning lo..hi Hz is drawn in:
+        [round(x(lo)), round(x(hi))), at least one, one less when 3 px or wider."""
+        x0 = round(self.x(lo))
+        x1 = round(self.x(hi))
+        if x1 - x0 >= 3:
+            x1 -= 1
+        return x0, max(x1, x0 + 1)
+
     def bar_height(self, db: float) -> int:
         """Bars: a level's bar runs from round(top + height * (1 - t)) to the plot bottom."""
         y = round(self.top + self.height * (1 - self.db_norm(db)))
@@ -192,6 +210,13 @@ class Plot:
     def angle(self, hz: float) -> float:
         """Radial: -pi/2 (top) at fmin, clockwise, a full turn to fmax."""
         return -math.pi / 2 + 2 * math.pi * self.norm(hz)
+
+    def wedge_angle(self, hz: float) -> float:
+        """Radial: the angle of the middle of the wedge showing an element narrower than a
+        wedge, centred on hz (such elements share wedges of 3 px of the outer circle, the one
+        their middle lies in; the tests run at devicePixelRatio 1)."""
+        cells = 2 * math.pi * self.extra["rmax"] / 3
+        return -math.pi / 2 + 2 * math.pi * (math.floor(self.norm(hz) * cells) + 0.5) / cells
 
     def radius(self, db: float) -> float:
         r0, rmax = self.extra["r0"], self.extra["rmax"]
@@ -265,7 +290,8 @@ COLUMN_HEIGHTS_JS = f"""
     heights.push(h);
   }}
   const f = window.phase4.drawnFrame;
-  return {{left, heights, frame: f && {{magnitudes: f.magnitudes, frameCount: f.frameCount}},
+  const frame = f && {{magnitudes: Array.from(f.magnitudes), frameCount: f.frameCount}};
+  return {{left, heights, frame,
           values: Array.from(window.phase4.display.values)}};
 }}
 """
@@ -329,6 +355,60 @@ def canvas_digest(
     )
 
 
+# ------------------------------------------------------------------------------ the test hook
+
+# The page puts nothing on `window`. Tests reach it through this hook, injected into every
+# page a test opens (never shipped): once the page's module has run (it runs before
+# DOMContentLoaded), import it and its pure helpers — the same module instances the page
+# uses — and gather what the tests read and call under one name.
+TEST_HOOK_JS = """
+addEventListener("DOMContentLoaded", async () => {
+  if (!document.querySelector('script[src="app.js"]')) return;
+  // resolved as the page resolves its own script (a relay serves it at /ID/app.js)
+  const here = (name) => new URL(name, document.baseURI).href;
+  const [{ page }, dsp, colormaps] = await Promise.all([
+    import(here("app.js")), import(here("dsp.js")), import(here("colormaps.js")),
+  ]);
+  window.phase4 = {
+    state: page.state,
+    stats: page.stats,
+    display: page.display,
+    model: page.display.model,
+    views: page.views,
+    get lastFrame() { return page.intake.latest; },
+    get drawnFrame() { return page.intake.drawn; },
+    get paused() { return page.loop.paused; },
+    get drawTimes() { return page.loop.recentDrawTimes(); },
+    drawStats: () => page.loop.drawStats(),
+    resetDrawTimes: () => page.loop.resetDrawTimes(),
+    xForFrequency: (hz) => page.views.bars.xForFrequency(hz),
+    setState: page.setState,
+    connect: page.connect,
+    disconnect: page.disconnect,
+    togglePause: page.togglePause,
+    /** Feed a message exactly as if it had arrived on the socket (object or JSON text). */
+    feed: (m) => (typeof m === "string" ? page.intake.text(m) : page.intake.accept(m)),
+    /** Feed a binary message (an array of byte values) as if it had arrived on the socket. */
+    feedBinary: (bytes) => page.intake.binary(new Uint8Array(bytes).buffer),
+    get layouts() { return Object.fromEntries(page.intake.layouts); },
+    nextDraw: () => page.loop.nextDraw(),
+    aWeightingDb: dsp.aWeightingDb,
+    octaveBands: dsp.octaveBands,
+    noteName: dsp.noteName,
+    colorAt: colormaps.colorAt,
+    defaultServer: page.defaultServer,
+  };
+});
+"""
+
+
+def hooked_context(browser: Any, **options: Any) -> Any:
+    """A new browser context whose pages get the test hook."""
+    context = browser.new_context(**options)
+    context.add_init_script(TEST_HOOK_JS)
+    return context
+
+
 # ------------------------------------------------------------------------------ page actions
 
 
@@ -368,12 +448,45 @@ def wait_connected(page: Any, timeout: float = 15.0) -> None:
     )
 
 
+def wait_text(page: Any, element_id: str, text: str, timeout: float = 5.0) -> None:
+    """Wait until an element reads ``text`` (the readouts are rewritten every 100 ms); fail
+    with what it reads instead."""
+    try:
+        page.wait_for_function(
+            "([id, text]) => document.getElementById(id).textContent === text",
+            arg=[element_id, text],
+            timeout=timeout * 1000,
+        )
+    except PlaywrightTimeout as error:
+        shown = page.text_content(f"#{element_id}")
+        raise AssertionError(f"#{element_id} reads {shown!r}, not {text!r}") from error
+
+
 def settle(page: Any, frames: int = 3) -> None:
     """Let a state change reach the screen: a few new frames drawn after it."""
     wait_frames(page, frames)
 
 
-def shot(page: Any, name: str, selector: str | None = None) -> None:
-    IMG.mkdir(parents=True, exist_ok=True)
-    target = page.locator(selector) if selector else page
-    target.screenshot(path=str(IMG / name))
+@dataclass
+class Docs:
+    """Where the tests' screenshots and the draw-time table go: docs/ itself only when asked
+    (``--write-docs``, what ``nox -s docs`` runs), a temporary directory otherwise, so a test
+    run never rewrites tracked files but every run still takes the screenshots."""
+
+    root: Path
+
+    def shot(self, page: Any, name: str, selector: str | None = None) -> None:
+        img = self.root / "img"
+        img.mkdir(parents=True, exist_ok=True)
+        target = page.locator(selector) if selector else page
+        target.screenshot(path=str(img / name))
+
+    def replace_section(self, name: str, pattern: re.Pattern[str], text: str, heading: str) -> None:
+        """Put ``text`` where ``pattern`` matches in docs/NAME (or append it under ``heading``)
+        and write the result to this root."""
+        current = (DOCS / name).read_text(encoding="utf-8") if (DOCS / name).exists() else ""
+        if pattern.search(current):
+            updated = pattern.sub(lambda _m: text, current)
+        else:
+            updated = current.rstrip("\n") + f"\n\n{heading}\n\n{text}\n"
+        (self.root / name).write_text(updated, encoding="utf-8")

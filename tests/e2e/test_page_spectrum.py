@@ -1,8 +1,10 @@
 """The page against a real engine playing a bin-centred tone: what is drawn, and where.
 
-Every expected pixel position comes from pagekit's own statement of the documented mapping
-(docs/page.md), and every expected level from the frame the page drew, so these tests fail
-when the page draws in the wrong place, at the wrong height, or not at all.
+The page asks the engine for binary frames of its fine spectrum (4096 points, 10.8 Hz bins) and,
+with bands on, for the engine's IEC bands. Every expected pixel position comes from pagekit's
+own statement of the documented mapping (docs/page.md), and every expected level from the frame
+the page drew or from the tone itself, so these tests fail when the page draws in the wrong
+place, at the wrong height, or not at all.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import re
 
 import pytest
 from pagekit import (
-    BIN_HZ,
-    TONE_BIN,
+    FINE_BIN_HZ,
+    FINE_FFT_SIZE,
+    HANN_COHERENT_GAIN,
+    TONE_FINE_BIN,
     TONE_HZ,
     a_weighting_db,
     canvas_digest,
@@ -25,43 +29,50 @@ from pagekit import (
     read_bars,
     set_input,
     settle,
-    shot,
     third_octave_band,
     wait_connected,
+    wait_text,
 )
 
 pytestmark = pytest.mark.e2e
 
 
+#: The tone (amplitude 0.5) read through the Hann window at its bin: 0.25, -12.04 dB.
+TONE_LEVEL_DB = db(0.5 * HANN_COHERENT_GAIN)
+
+
 def peak_span(plot, hz: float) -> tuple[int, int]:
-    """Columns [x0, x1) the page fills for the raw bin centred on hz."""
-    x0 = round(plot.x(hz - BIN_HZ / 2))
-    x1 = round(plot.x(hz + BIN_HZ / 2))
-    return x0, x1 - 1 if x1 - x0 >= 3 else x1
+    """Columns [x0, x1) the page fills for the fine bin centred on hz (narrower than a pixel
+    here, so one column)."""
+    return plot.columns(hz - FINE_BIN_HZ / 2, hz + FINE_BIN_HZ / 2)
 
 
 def tone_db(bars, ref: float = 1.0) -> float:
     assert bars.frame is not None
-    return db(bars.frame["magnitudes"][TONE_BIN], ref)
+    return db(bars.frame["magnitudes"][TONE_FINE_BIN], ref)
 
 
-def test_draws_the_tone_peak_at_the_predicted_x(page, tone_engine):
+def test_draws_the_tone_peak_at_the_predicted_x(page, tone_engine, docs):
     open_page(page, tone_engine, "smooth=0")
     wait_connected(page)
     plot = plot_of(page, "barsCanvas")
     assert plot.scale == "log"
     assert plot.fmax == pytest.approx(22050)
+    stats = page.evaluate("phase4.stats")
+    assert stats["binary"] == stats["messages"] > 0 and stats["bad"] == 0  # P4SP, decoded
+    assert page.evaluate("phase4.drawnFrame.magnitudes instanceof Float32Array")
     bars = read_bars(page)
     mags = bars.frame["magnitudes"]
-    assert len(mags) == 129
-    assert max(range(len(mags)), key=mags.__getitem__) == TONE_BIN  # the engine's side
+    assert len(mags) == FINE_FFT_SIZE // 2 + 1
+    assert max(range(len(mags)), key=mags.__getitem__) == TONE_FINE_BIN  # the engine's side
+    assert tone_db(bars) == pytest.approx(TONE_LEVEL_DB, abs=0.05)
 
     x0, x1 = peak_span(plot, TONE_HZ)
     cols = bars.tallest_columns()
     assert cols, "no bar drawn"
     assert min(cols) >= x0
     assert max(cols) < x1, (cols, (x0, x1))
-    assert x0 <= plot.x(TONE_HZ) < x1
+    assert abs(plot.x(TONE_HZ) - x0) <= 1
     assert bars.tallest == pytest.approx(plot.bar_height(tone_db(bars)), abs=1)
     # the test hook agrees with the documented formula
     assert page.evaluate(f"phase4.xForFrequency({TONE_HZ})") == pytest.approx(plot.x(TONE_HZ))
@@ -71,12 +82,13 @@ def test_draws_the_tone_peak_at_the_predicted_x(page, tone_engine):
 
     page.wait_for_function("document.getElementById('fpsDisplay').textContent !== '--'")
     assert int(page.text_content("#frameCountDisplay")) > 0
-    assert page.text_content("#formatDisplay") == "44100 Hz · N=256"
-    shot(page, "page.png")
-    shot(page, "bars.png", "#barsView")
+    wait_text(page, "formatDisplay", "44100 Hz · FFT 4096 · Δf 10.8 Hz")
+    wait_text(page, "sourceDisplay", "FFT bins")
+    docs.shot(page, "page.png")
+    docs.shot(page, "bars.png", "#barsView")
 
 
-def test_radial_draws_the_tone_at_the_predicted_angle(page, tone_engine):
+def test_radial_draws_the_tone_at_the_predicted_angle(page, tone_engine, docs):
     open_page(page, tone_engine, "smooth=0")
     wait_connected(page)
     plot = plot_of(page, "radialCanvas")
@@ -84,16 +96,18 @@ def test_radial_draws_the_tone_at_the_predicted_angle(page, tone_engine):
     cx, cy = plot.extra["cx"], plot.extra["cy"]
     r = plot.radius(level - 3)  # inside the wedge, just below its outer edge
 
-    def at(hz: float) -> tuple[int, int, int]:
-        a = plot.angle(hz)
+    def at(a: float) -> tuple[int, int, int]:
         return pixel(page, "radialCanvas", cx + r * math.cos(a), cy + r * math.sin(a))
 
-    assert is_bar_colour(at(TONE_HZ)), at(TONE_HZ)
+    # the tone's bin is narrower than a wedge: it shows in the wedge its middle lies in
+    wedge = plot.wedge_angle(TONE_HZ)
+    assert abs(wedge - plot.angle(TONE_HZ)) * plot.extra["rmax"] <= 1.5
+    assert is_bar_colour(at(wedge)), at(wedge)
     for elsewhere in (100.0, 500.0, 10000.0):
-        assert not is_bar_colour(at(elsewhere)), elsewhere
+        assert not is_bar_colour(at(plot.angle(elsewhere))), elsewhere
     angle = page.evaluate(f"phase4.views.radial.angleForFrequency({TONE_HZ})")
     assert angle == pytest.approx(plot.angle(TONE_HZ))
-    shot(page, "radial.png", "#radialView")
+    docs.shot(page, "radial.png", "#radialView")
 
 
 def test_log_toggle_moves_the_peak_to_the_predicted_x(page, tone_engine):
@@ -121,27 +135,35 @@ def test_log_toggle_moves_the_peak_to_the_predicted_x(page, tone_engine):
     assert "scale" not in page.url
 
 
-def test_third_octave_bands_put_the_tone_in_its_iec_band(page, tone_engine):
+def test_third_octave_bands_put_the_tone_in_its_iec_band(page, tone_engine, docs):
     open_page(page, tone_engine, "smooth=0")
     wait_connected(page)
+    raw_level = tone_db(read_bars(page))
     page.select_option("#bandMode", "3")
+    page.wait_for_function("phase4.stats.url.endsWith('&bands=octave:3')")
+    page.wait_for_function("phase4.drawnFrame.layout === 'octave:3'")
     settle(page)
     plot = plot_of(page, "barsCanvas")
     bars = read_bars(page)
     lo, fc, hi = third_octave_band(TONE_HZ)
     assert fc == pytest.approx(2511.886, rel=1e-4)
     cols = bars.tallest_columns()
-    x0, x1 = round(plot.x(lo)), round(plot.x(hi)) - 1
+    x0, x1 = plot.columns(lo, hi)
     assert x0 <= min(cols) and max(cols) < x1, (cols, (x0, x1))
     assert max(cols) - min(cols) > (x1 - x0) * 0.8  # one wide band, not a bin
-    # level: energy of the bins centred inside the band, Hann ENBW (1.5 bins) removed
-    mags = bars.frame["magnitudes"]
-    inside = [k for k in range(len(mags)) if lo <= k * BIN_HZ < hi]
-    assert inside == [13, 14, 15, 16]
-    level = 10 * math.log10(sum(mags[k] ** 2 for k in inside) / 1.5)
+    # the server's band power: the tone's amplitude (0.5), shown on the bins' scale (the Hann
+    # coherent gain), so the band reads what the peak bin read before
+    values = bars.frame["magnitudes"]
+    centres = page.evaluate("phase4.layouts['octave:3'].centres")
+    band = centres.index(min(centres, key=lambda c: abs(c - fc)))
+    assert centres[band] == pytest.approx(fc, rel=1e-9)
+    assert values[band] == pytest.approx(0.5, rel=0.01)
+    level = db(values[band] * HANN_COHERENT_GAIN)
+    assert level == pytest.approx(raw_level, abs=0.1)
     assert bars.tallest == pytest.approx(plot.bar_height(level), abs=1)
     assert "bands=3" in page.url
-    shot(page, "bars-third-octave.png", "#barsView")
+    wait_text(page, "sourceDisplay", "1/3 octave from the server")
+    docs.shot(page, "bars-third-octave.png", "#barsView")
 
 
 def test_a_weighting_shifts_the_bar_by_the_a_curve(page, tone_engine):
@@ -149,13 +171,14 @@ def test_a_weighting_shifts_the_bar_by_the_a_curve(page, tone_engine):
     wait_connected(page)
     plot = plot_of(page, "barsCanvas")
     bars = read_bars(page)
-    flat = bars.height_at(plot.x(TONE_HZ))
+    column = peak_span(plot, TONE_HZ)[0]
+    flat = bars.height_at(column)
     assert flat == pytest.approx(plot.bar_height(tone_db(bars)), abs=1)
 
     page.click("#aWeighting")
     settle(page)
     bars = read_bars(page)
-    weighted = bars.height_at(plot.x(TONE_HZ))
+    weighted = bars.height_at(column)
     shift = a_weighting_db(TONE_HZ)
     assert shift == pytest.approx(1.2, abs=0.2)
     assert weighted == pytest.approx(plot.bar_height(tone_db(bars) + shift), abs=1)
@@ -170,16 +193,15 @@ def test_reference_magnitude_and_max_db_rescale_the_bars(page, tone_engine):
     settle(page)
     plot = plot_of(page, "barsCanvas")
     bars = read_bars(page)
-    assert bars.height_at(plot.x(TONE_HZ)) == pytest.approx(
-        plot.bar_height(tone_db(bars, 0.5)), abs=1
-    )
+    column = peak_span(plot, TONE_HZ)[0]
+    assert bars.height_at(column) == pytest.approx(plot.bar_height(tone_db(bars, 0.5)), abs=1)
 
-    before = bars.height_at(plot.x(TONE_HZ))
+    before = bars.height_at(column)
     set_input(page, "maxDb", -40)  # the tone (~ -6 dB re 0.5) now overflows: full height
     settle(page)
     plot = plot_of(page, "barsCanvas")
     assert plot.max_db == -40
-    after = read_bars(page).height_at(plot.x(TONE_HZ))
+    after = read_bars(page).height_at(peak_span(plot, TONE_HZ)[0])
     assert after == round(plot.height) and after > before
 
 
@@ -191,15 +213,15 @@ def test_raising_min_db_lowers_a_quiet_tone(page, engines):
         plot = plot_of(page, "barsCanvas")
         bars = read_bars(page)
         level = tone_db(bars)
-        assert level == pytest.approx(-46, abs=2)
-        low_floor = bars.height_at(plot.x(TONE_HZ))
+        assert level == pytest.approx(db(0.01 * HANN_COHERENT_GAIN), abs=0.1)  # -46 dB
+        low_floor = bars.height_at(peak_span(plot, TONE_HZ)[0])
         assert low_floor == pytest.approx(plot.bar_height(level), abs=1)
 
         set_input(page, "minDb", -60)
         settle(page)
         plot = plot_of(page, "barsCanvas")
         assert plot.min_db == -60
-        high_floor = read_bars(page).height_at(plot.x(TONE_HZ))
+        high_floor = read_bars(page).height_at(peak_span(plot, TONE_HZ)[0])
         assert high_floor == pytest.approx(plot.bar_height(level), abs=1)
         assert high_floor < low_floor - 40
         assert page.text_content("#minDbValue") == "-60"
@@ -231,9 +253,9 @@ def test_spectrogram_shows_the_tone_as_a_line_at_its_row(page, tone_engine):
     brightness = [sum(rgb) for rgb in rows]
     top = max(brightness)
     bright = [r for r, b in enumerate(brightness) if b == top]
-    # the bin-16 band of rows: y(f + df/2) .. y(f - df/2), measured from the plot top
-    y_hi = plot.y_for_frequency(TONE_HZ + BIN_HZ / 2) - plot.top
-    y_lo = plot.y_for_frequency(TONE_HZ - BIN_HZ / 2) - plot.top
+    # the rows the tone's bin covers: y(f + df/2) .. y(f - df/2), measured from the plot top
+    y_hi = plot.y_for_frequency(TONE_HZ + FINE_BIN_HZ / 2) - plot.top
+    y_lo = plot.y_for_frequency(TONE_HZ - FINE_BIN_HZ / 2) - plot.top
     assert math.floor(y_hi) <= min(bright) and max(bright) <= math.ceil(y_lo), (bright, y_hi, y_lo)
     row = int(plot.y_for_frequency(TONE_HZ) - plot.top)
     assert row in bright
@@ -248,7 +270,7 @@ def test_spectrogram_shows_the_tone_as_a_line_at_its_row(page, tone_engine):
     )
 
 
-def test_spectrogram_scrolls_one_column_per_drawn_frame(page, tone_engine):
+def test_spectrogram_scrolls_one_column_per_drawn_frame(page, tone_engine, docs):
     open_page(page, tone_engine)
     wait_connected(page)
     plot = plot_of(page, "spectrogramCanvas")
@@ -272,7 +294,7 @@ def test_spectrogram_scrolls_one_column_per_drawn_frame(page, tone_engine):
     for s in (a, b):
         # the tone has been there since the first column: history starts columns px from the right
         assert s["first"] == pytest.approx(right - min(s["columns"], plot.width), abs=2)
-    shot(page, "spectrogram.png", "#spectrogramView")
+    docs.shot(page, "spectrogram.png", "#spectrogramView")
 
 
 def test_grid_peak_hold_and_note_labels_change_what_is_drawn(page, tone_engine):
@@ -292,11 +314,12 @@ def test_grid_peak_hold_and_note_labels_change_what_is_drawn(page, tone_engine):
 
     # peak hold: a cyan mark sits just above the bar top; gone when switched off
     py = round(plot.top + plot.height * (1 - plot.db_norm(level))) - 1
-    mark = pixel(page, "barsCanvas", plot.x(TONE_HZ), py)
+    column = peak_span(plot, TONE_HZ)[0]
+    mark = pixel(page, "barsCanvas", column, py)
     assert mark[2] > 200 and not is_bar_colour(mark), mark
     page.keyboard.press("h")
     settle(page)
-    assert pixel(page, "barsCanvas", plot.x(TONE_HZ), py)[2] < 100
+    assert pixel(page, "barsCanvas", column, py)[2] < 100
     assert "peak=0" in page.url
 
     # note names: the frequency labels become C-notes and the label strip is redrawn
@@ -351,8 +374,8 @@ def test_colour_map_and_view_toggles(page, tone_engine):
             "radialCanvas",
             *(
                 lambda p: (
-                    p.extra["cx"] + p.radius(level - 3) * math.cos(p.angle(TONE_HZ)),
-                    p.extra["cy"] + p.radius(level - 3) * math.sin(p.angle(TONE_HZ)),
+                    p.extra["cx"] + p.radius(level - 3) * math.cos(p.wedge_angle(TONE_HZ)),
+                    p.extra["cy"] + p.radius(level - 3) * math.sin(p.wedge_angle(TONE_HZ)),
                 )
             )(plot_of(page, "radialCanvas")),
         )
@@ -373,7 +396,7 @@ def test_frequency_range_fields(page, tone_engine):
     assert "fmin=1000" in page.url and "fmax=5000" in page.url
 
 
-def test_pause_freezes_the_display_and_help_overlay(page, tone_engine):
+def test_pause_freezes_the_display_and_help_overlay(page, tone_engine, docs):
     open_page(page, tone_engine)
     wait_connected(page)
     page.keyboard.press(" ")
@@ -395,7 +418,7 @@ def test_pause_freezes_the_display_and_help_overlay(page, tone_engine):
     text = page.text_content("#shortcutTable")
     for key in ("Space", "F", "L", "B", "A", "N", "H", "G", "M"):
         assert key in text
-    shot(page, "help.png")
+    docs.shot(page, "help.png")
     page.keyboard.press("Escape")
     page.wait_for_selector("#helpOverlay", state="hidden")
 

@@ -8,10 +8,21 @@ hold can be checked against exact expectations.
 from __future__ import annotations
 
 import json
+import math
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from pagekit import TONE_HZ, open_page, plot_of, read_bars, set_input
+from pagekit import (
+    BIN_HZ,
+    TONE_HZ,
+    hooked_context,
+    open_page,
+    plot_of,
+    read_bars,
+    set_input,
+    third_octave_band,
+    wait_text,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +47,7 @@ FEED_AND_DRAW = """async (m) => {
   phase4.feed(m);
   await drawn;
   return {value: phase4.display.values[%d], peak: phase4.display.peaks[%d],
-          peakAt: phase4.display.peakAt[%d], now: performance.now()};
+          peakAt: phase4.display.peakAt[%d], now: phase4.display.lastPeakTime};
 }"""
 
 
@@ -107,7 +118,7 @@ def test_url_state_sets_every_control_and_round_trips(page, browser, tone_engine
     assert query_of(url)["smooth"] == ["0.8"]
     assert "views" not in query_of(url)  # all three again: the default
 
-    other = browser.new_context().new_page()
+    other = hooked_context(browser).new_page()
     try:
         other.goto(url)
         other.wait_for_function("window.phase4 !== undefined")
@@ -192,7 +203,8 @@ def test_smoothing_is_exponential_in_db(page, tone_engine):
 
 
 def test_peak_hold_holds_then_decays(page, tone_engine):
-    open_page(page, tone_engine, "connect=0&smooth=0&hold=500&decay=20")
+    # Real time in a browser on a busy machine: a hold long enough that "still held" holds.
+    open_page(page, tone_engine, "connect=0&smooth=0&hold=1500&decay=20")
     loud = feed(page, frame(-10, n=1))
     assert loud["peak"] == pytest.approx(-10, abs=0.01)
     quiet = feed(page, frame(-60, n=2))
@@ -200,30 +212,33 @@ def test_peak_hold_holds_then_decays(page, tone_engine):
     assert quiet["peak"] == pytest.approx(-10, abs=0.01)  # held
     page.wait_for_timeout(250)
     held = page.evaluate(FEED_AND_DRAW % (TONE_K, TONE_K, TONE_K), frame(-60, n=3))
-    assert held["now"] - held["peakAt"] < 500
+    assert held["now"] - held["peakAt"] < 1500
     assert held["peak"] == pytest.approx(-10, abs=0.01)
 
-    page.wait_for_timeout(700)
-    late = page.evaluate(
-        "async () => { await phase4.nextDraw(); return {"
-        f"peak: phase4.display.peaks[{TONE_K}], peakAt: phase4.display.peakAt[{TONE_K}],"
-        " now: performance.now()}; }"
-    )
-    fallen = 20 * ((late["now"] - late["peakAt"]) / 1000 - 0.5)
-    assert fallen > 3
-    assert late["peak"] == pytest.approx(max(-60, -10 - fallen), abs=1.5)
-    # the mark is drawn where the peak is
+    page.wait_for_timeout(1700)
     plot = plot_of(page, "barsCanvas")
-    y = round(plot.top + plot.height * (1 - plot.db_norm(late["peak"])))
-    col = page.evaluate(
-        """([x, y]) => Array.from(document.getElementById('barsCanvas').getContext('2d')
-             .getImageData(Math.round(x), y - 6, 1, 12).data)""",
-        [plot.x(TONE_HZ), y],
+    # peaks, the time they were computed for, and the bars canvas, all of one drawn frame
+    late = page.evaluate(
+        """async ([k, x]) => {
+             await phase4.nextDraw();
+             const d = phase4.display;
+             const c = document.getElementById('barsCanvas');
+             const column = c.getContext('2d').getImageData(Math.round(x), 0, 1, c.height).data;
+             return {peak: d.peaks[k], peakAt: d.peakAt[k], now: d.lastPeakTime,
+                     column: Array.from(column)};
+           }""",
+        [TONE_K, plot.x(TONE_HZ)],
     )
-    cyan_rows = [i for i in range(12) if col[4 * i + 2] > 200]
+    fallen = 20 * ((late["now"] - late["peakAt"]) / 1000 - 1.5)
+    assert fallen > 3
+    assert late["peak"] == pytest.approx(max(-60, -10 - fallen), abs=0.5)
+    # the mark is drawn where the peak is
+    y = round(plot.top + plot.height * (1 - plot.db_norm(late["peak"])))
+    cyan_rows = [r for r in range(y - 6, y + 6) if late["column"][4 * r + 2] > 200]
     assert cyan_rows, "no peak mark near its level"
 
-    page.wait_for_timeout(2500)  # decayed all the way down to the level
+    # decays all the way down to the level, and stops there
+    page.wait_for_function(f"phase4.display.peaks[{TONE_K}] <= -59.99", timeout=10000)
     assert page.evaluate(f"phase4.display.peaks[{TONE_K}]") == pytest.approx(-60, abs=0.01)
 
 
@@ -236,7 +251,7 @@ def test_original_fields_only_and_foreign_messages(page, tone_engine):
     page.wait_for_function("document.getElementById('bpmDisplay').textContent === '128.4'")
     assert page.text_content("#bpmConfidenceDisplay") == "87%"
     assert page.text_content("#frameCountDisplay") == "77"
-    assert page.text_content("#formatDisplay") == "44100 Hz · N=1024"
+    wait_text(page, "formatDisplay", "44100 Hz · FFT 1024 · Δf 43.1 Hz")
     assert page.text_content("#droppedDisplay") == "--"
     assert page.text_content("#startTimeDisplay") not in ("--", "")
     plot = plot_of(page, "barsCanvas")
@@ -258,17 +273,26 @@ def test_original_fields_only_and_foreign_messages(page, tone_engine):
         {"type": "fft_magnitudes", "frameCount": 78, "startTime": "x", "magnitudes": [0.1] * 129},
     )
     page.wait_for_function("document.getElementById('bpmDisplay').textContent === '--'")
-    assert page.text_content("#formatDisplay") == "44100 Hz · N=256"
+    wait_text(page, "formatDisplay", "44100 Hz · FFT 256 · Δf 172 Hz")
 
 
-def test_binary_frames_are_ignored(page, tone_engine):
-    open_page(page, tone_engine, "connect=0")
-    page.fill("#wsUrl", tone_engine.ws + "?format=f32")
-    page.click("#connectBtn")
-    page.wait_for_function("phase4.stats.state === 'connected' && phase4.stats.binary > 20")
-    stats = page.evaluate("phase4.stats")
-    assert stats["messages"] == 0 and stats["drawn"] == 0
-    assert page.text_content("#bpmDisplay") == "--"
-    page.click("#disconnectBtn")
-    page.wait_for_function("phase4.stats.state === 'disconnected'")
-    assert page.text_content("#connectionStatus").startswith("Disconnected")
+def test_bands_summed_in_the_page_from_plain_bins(page, tone_engine):
+    """A server without analysis sends the block spectrum: the page sums its own 1/3 octaves."""
+    open_page(page, tone_engine, "connect=0&smooth=0&peak=0&bands=3")
+    mags = [0.0] * 129
+    for k, m in ((13, 0.01), (14, 0.02), (15, 0.1), (16, 0.25), (17, 0.1)):
+        mags[k] = m
+    feed(page, {"type": "fft_magnitudes", "frameCount": 1, "magnitudes": mags})
+    lo, fc, hi = third_octave_band(TONE_HZ)
+    # bins centred in [lo, hi): 13-16 (bin 17 is above 2818 Hz), Hann's ENBW (1.5 bins) removed
+    inside = [k for k in range(129) if lo <= k * BIN_HZ < hi]
+    assert inside == [13, 14, 15, 16]
+    level = 10 * math.log10(sum(mags[k] ** 2 for k in inside) / 1.5)
+    elements = page.evaluate("phase4.display.layout.elements.map((e) => e.fc)")
+    band = elements.index(min(elements, key=lambda c: abs(c - fc)))
+    assert page.evaluate(f"phase4.display.raw[{band}]") == pytest.approx(level, abs=0.01)
+    plot = plot_of(page, "barsCanvas")
+    cols = read_bars(page).tallest_columns()
+    x0, x1 = plot.columns(lo, hi)
+    assert x0 <= min(cols) and max(cols) < x1, (cols, (x0, x1))
+    wait_text(page, "sourceDisplay", "1/3 octave in the page")

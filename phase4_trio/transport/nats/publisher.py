@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import trio
 
-from .. import metrics as m
-from ..config import NatsConfig
-from ..pipeline.router import Router
+from ... import metrics as m
+from ...config import NatsConfig
+from ...pipeline.router import Router
 from .codec import StreamMeta, spectrum_payload
 from .link import NatsLink, link_metrics
 from .naming import meta_subject, spectra_subject

@@ -32,11 +32,12 @@ import time
 from collections.abc import Mapping, Sequence
 
 import attrs
-import nats.aio.client
-import nats.aio.msg
 import trio
 
-from .. import metrics as m
+import nats.aio.client
+import nats.aio.msg
+
+from ... import metrics as m
 from .naming import display_url
 
 log = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import attrs
 import orjson
 
-from ..pipeline.messages import Spectrum
-from ..wire import p4sp
-from ..wire.p4sp import WireError
+from ...pipeline.messages import Spectrum
+from ...wire import p4sp
+from ...wire.p4sp import WireError
 
 FORMAT = "P4SP"
 

@@ -11,13 +11,13 @@ import math
 
 import numpy as np
 
-from ..config import BandLayout
-from ..dsp.level import dbfs
-from ..dsp.window import make_window
-from ..pipeline.messages import Spectrum
-from ..transport.bands import reduce_bands
-from ..wire import wled
-from ..wire.osc import OscFrame
+from ...config import BandLayout
+from ...dsp.level import dbfs
+from ...dsp.window import make_window
+from ...pipeline.messages import Spectrum
+from ...wire import wled
+from ...wire.osc import OscFrame
+from ..bands import reduce_bands
 from .summary import Summary
 
 # sampleSmth follows sampleRaw with this time constant: WLED smooths its own level over

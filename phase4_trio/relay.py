@@ -23,17 +23,17 @@ from collections.abc import Callable, Sequence
 import attrs
 import trio
 
-from .. import metrics as m
-from ..config import Config, TransportConfig
-from ..errors import Phase4Error
-from ..pipeline.messages import Batch, Spectrum
-from ..pipeline.router import Router
-from ..transport.http import HttpApp, Response, load_assets
-from ..transport.server import WebServer
-from ..wire.p4sp import WireError
-from .codec import spectrum_from_payload
-from .link import NatsLink, link_metrics
-from .naming import check_engine_id, spectra_subject
+from . import metrics as m
+from .config import Config, TransportConfig
+from .errors import Phase4Error
+from .pipeline.messages import Batch, Spectrum
+from .pipeline.router import Router
+from .transport.http import HttpApp, Response, load_assets
+from .transport.nats.codec import spectrum_from_payload
+from .transport.nats.link import NatsLink, link_metrics
+from .transport.nats.naming import check_engine_id, spectra_subject
+from .transport.server import WebServer
+from .wire.p4sp import WireError
 
 log = logging.getLogger(__name__)
 

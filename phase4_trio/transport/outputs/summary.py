@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import attrs
 
-from ..dsp.onset import OnsetDetector
-from ..pipeline.messages import Spectrum
+from ...dsp.onset import OnsetDetector
+from ...pipeline.messages import Spectrum
 
 
 @attrs.frozen

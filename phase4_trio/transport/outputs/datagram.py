@@ -1,11 +1,12 @@
-"""A paced datagram output: a router subscriber that sends one packet per tick to its targets.
+"""A paced datagram output: a router subscriber that sends one packet per delivery to its targets.
 
-The output subscribes for every spectrum (not at its own rate, as the UDP sender does) and
-reads each into a :class:`~.summary.Collector`, so an onset or a loud block between two
-packets is not lost. It sends when a tick falls due on a grid of ``1 / rate`` seconds of
-**capture time**: one packet, built once, to every target, describing every block since the
-previous packet. On capture time, as the router's own rate grid, the rate does not drift, a
-stall is not replayed as a burst, and nothing new means nothing sent.
+The output subscribes at its own rate with ``keep_all``: the router delivers, about ``rate``
+times a second on its grid of capture time, every spectrum since the previous delivery, and
+the output reads each into a :class:`~.summary.Collector`, so an onset or a loud block between
+two packets is not lost. One packet, built once, goes to every target per delivery, describing
+those blocks. The engine is woken for the output only as often as it sends; on capture time,
+the rate does not drift, a stall is not replayed as a burst, and nothing new means nothing
+sent.
 
 Each target has its own ``connect``-ed socket: the host is resolved once, when the output is
 made (with the engine, before anything runs), and the kernel reports an ICMP "port
@@ -28,17 +29,17 @@ from typing import Any
 import attrs
 import trio
 
-from .. import metrics as m
-from ..config import Address
-from ..errors import Phase4Error
-from ..logs import LogLimiter
-from ..pipeline.router import Router, Subscription
+from ... import metrics as m
+from ...config import Address
+from ...errors import Phase4Error
+from ...logs import LogLimiter
+from ...pipeline.router import Router, Subscription
 from .summary import Collector, Summary
 
 log = logging.getLogger(__name__)
 
-# Batches an output may fall behind by before its oldest are dropped (counted): at real time
-# a batch is one spectrum, so about a third of a second, far more than a tick needs.
+# Deliveries an output may fall behind by before its oldest are dropped (counted): about a
+# second at the usual rates, far more than a packet needs.
 QUEUE = 64
 
 
@@ -109,29 +110,26 @@ class PacedOutput:
                     raise Phase4Error(_unreachable(self._key, target, error)) from None
                 errors = LogLimiter(log, clock=trio.current_time)
                 destinations.append(_Destination(sock, target, stats, errors))
-            with router.subscribe(self.name, QUEUE) as subscription:
+            with router.subscribe(
+                self.name, QUEUE, fps=1.0 / self._interval, keep_all=True
+            ) as subscription:
                 task_status.started()
                 await self._send_loop(subscription, destinations)
 
     async def _send_loop(
         self, subscription: Subscription, destinations: list[_Destination]
     ) -> None:
-        """Every spectrum into the collector; a packet whenever one is due."""
+        """Every spectrum of a delivery into the collector, then one packet."""
         collector = Collector(self._frame_rate)
-        interval = self._interval
-        due = last = -math.inf
+        last = -math.inf
         while True:
             spectra = await subscription.next()
             for spectrum in spectra:
                 collector.add(spectrum)
-            now = spectra[-1].capture_time
-            if now < due:
-                continue
-            following = due + interval
-            due = following if following > now else now + interval
             summary = collector.take()
             assert summary is not None  # it holds at least ``spectra``
-            payload = self._build(summary, now - last if last > -math.inf else interval)
+            now = spectra[-1].capture_time
+            payload = self._build(summary, now - last if last > -math.inf else self._interval)
             last = now
             self.stats.packets += 1
             for destination in destinations:

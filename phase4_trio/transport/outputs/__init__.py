@@ -7,8 +7,8 @@ builders :mod:`phase4_trio.wire.osc` and :mod:`phase4_trio.wire.wled`).
 
 from __future__ import annotations
 
-from ..config import Config
-from ..wire.osc import build_bundle
+from ...config import Config
+from ...wire.osc import build_bundle
 from .datagram import PacedOutput
 from .frames import WledFrames, osc_frame
 from .summary import Summary
