@@ -36,10 +36,10 @@ from grooves import (
     beat_times,
     cases,
     f_measure,
+    fine_spectra,
     groove,
     judge,
     score,
-    sliding_spectra,
     track,
     validation_cases,
 )
@@ -219,7 +219,7 @@ def cost_table(repeats: int) -> None:
             batch = samples[: count * BLOCK].reshape(count, BLOCK, 1)
             magnitudes = MagnitudeSpectrum(make_window("hann", BLOCK)).batch(batch)
         else:
-            magnitudes = sliding_spectra(samples, size)
+            magnitudes = fine_spectra(samples, size)
         flux = SpectralFlux(size, SAMPLE_RATE).batch(magnitudes)
         rows = list(zip(flux, magnitudes, strict=True))
 

@@ -30,7 +30,7 @@ import mido
 import numpy as np
 from numpy.typing import NDArray
 
-from phase4_trio.dsp import Analyzer, SpectralFlux, TempoTracker
+from phase4_trio.dsp import Analyzer, Resolution, SpectralFlux, TempoTracker
 
 SAMPLE_RATE = 44100
 SOUNDFONT = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")
@@ -377,23 +377,21 @@ FRAME_RATE = SAMPLE_RATE / BLOCK
 TOLERANCE = 0.035
 
 
-def sliding_spectra(samples: NDArray[np.float32], size: int) -> NDArray[np.float32]:
-    """Hann magnitudes of the last ``size`` samples at the end of every block (zeros before),
-    as an analysis with a sliding window of ``size`` points and a hop of one block gives."""
-    padded = np.concatenate((np.zeros(size - BLOCK, np.float32), samples))
+def fine_spectra(samples: NDArray[np.float32], size: int) -> NDArray[np.float32]:
+    """The :class:`Analyzer`'s fine spectrum of every block: Hann magnitudes of the last
+    ``size`` samples at the end of each block (``dsp.fft_size``, hop = one block)."""
     count = len(samples) // BLOCK
-    frames = np.lib.stride_tricks.sliding_window_view(padded, size)[::BLOCK][:count]
-    window = np.hanning(size).astype(np.float32)
-    magnitudes = np.abs(np.fft.rfft(frames * window, axis=1)) * (2.0 / size)
-    return magnitudes.astype(np.float32)
+    analyzer = Analyzer(BLOCK, SAMPLE_RATE, "hann", size)
+    results = analyzer.process_batch(samples[: count * BLOCK].reshape(count, BLOCK, 1))
+    return np.stack([result.detail.spectrum(Resolution.FINE) for result in results])
 
 
 def track(
     samples: NDArray[np.float32], size: int
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
     """Per-block bpm, confidence and beat flags of 256-frame blocks: through :class:`Analyzer`
-    with the block-sized FFT (``size`` 256), or through :class:`TempoTracker` with a sliding
-    FFT of ``size`` points."""
+    with the block-sized FFT (``size`` 256), or through :class:`TempoTracker` fed the
+    analyzer's fine spectrum of ``size`` points (:func:`fine_spectra`)."""
     count = len(samples) // BLOCK
     if size == BLOCK:
         analyzer = Analyzer(BLOCK, SAMPLE_RATE, "hann")
@@ -403,7 +401,7 @@ def track(
             np.array([r.bpm_confidence for r in results]),
             np.array([r.beat for r in results]),
         )
-    magnitudes = sliding_spectra(samples, size)
+    magnitudes = fine_spectra(samples, size)
     flux = SpectralFlux(size, SAMPLE_RATE).batch(magnitudes)
     tracker = TempoTracker(SAMPLE_RATE, BLOCK)
     bpm, confidence = np.zeros(count), np.zeros(count)

@@ -1,8 +1,8 @@
 """Tempo and beats on rendered drum grooves (tests/grooves.py), through the real analysis.
 
 Each groove is fed block by block (256 frames at 44.1 kHz) through :class:`Analyzer` with the
-block-sized FFT, and through :class:`TempoTracker` with a 4096-point sliding FFT (hop = one
-block) computed with numpy, as a longer analysis window delivers it. Scored after 8 s of audio:
+block-sized FFT, and through :class:`TempoTracker` fed the analyzer's 4096-point fine spectrum
+(``dsp.fft_size``: a sliding FFT, hop = one block). Scored after 8 s of audio:
 the tempo against the notated one (±2 BPM; half-time grooves may read half), the confidence of
 the wrong readings, and the beats of 8-16 s against the notated beat times (±35 ms,
 F-measure). The targets are the ones docs/dsp.md reports against.
