@@ -61,11 +61,11 @@ def autocorrelation(
     a tempo change shows in the peaks within a few seconds; unweighted, a steady tempo's peaks
     are as sharp as the whole signal makes them.
     """
-    count = len(novelty)
-    size = _fft_size(count + lags)
-    weights, normaliser = _weighting(count, lags, recency, size)
-    centred = novelty - float(weights @ novelty) / float(weights.sum())
-    spectrum = np.fft.rfft(centred * weights if recency is not None else centred, size)
+    size, weights, shares, normaliser = _weighting(len(novelty), lags, recency)
+    weighted = novelty - float(shares @ novelty)
+    if recency is not None:
+        weighted *= weights
+    spectrum = np.fft.rfft(weighted, size)
     spectrum *= spectrum.conj()
     acf = np.fft.irfft(spectrum, size)[:lags]
     acf *= normaliser
@@ -76,16 +76,20 @@ def autocorrelation(
 
 @functools.lru_cache(maxsize=8)
 def _weighting(
-    count: int, lags: int, recency: int | None, size: int
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """The frame weights of :func:`autocorrelation` and the reciprocal of their own
-    autocorrelation, per lag (the same for every signal of this length)."""
+    count: int, lags: int, recency: int | None
+) -> tuple[int, NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """For :func:`autocorrelation` of a signal of ``count`` frames (the same for every one):
+    the FFT size, the frame weights, the weights as shares of their sum (for the weighted
+    mean), and the reciprocal of the weights' own autocorrelation per lag."""
+    size = _fft_size(count + lags)
     if recency is None:
-        return np.ones(count), 1.0 / np.arange(count, count - lags, -1, dtype=np.float64)
-    weights = np.exp((np.arange(count) - (count - 1)) / recency)
-    window = np.fft.rfft(weights, size)
-    own = np.fft.irfft(window.real**2 + window.imag**2, size)[:lags]
-    return weights, 1.0 / own
+        weights = np.ones(count)
+        own = np.arange(count, count - lags, -1, dtype=np.float64)
+    else:
+        weights = np.exp((np.arange(count) - (count - 1)) / recency)
+        window = np.fft.rfft(weights, size)
+        own = np.fft.irfft(window.real**2 + window.imag**2, size)[:lags]
+    return size, weights, weights / weights.sum(), 1.0 / own
 
 
 def prior(period: float, frame_rate: float) -> float:
