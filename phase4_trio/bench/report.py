@@ -526,57 +526,76 @@ def _load(values: list[float]) -> str:
 
 METHOD = """## How it is measured
 
+Every target is a ratio to figures measured in the same run, because this shared virtual
+machine's absolute figures swing about 2x between runs: the **floor** (what the design's bare
+minimum costs here) and the **peer** (cava, the C terminal visualizer, doing the same job on
+the same input).
+
 - The engine runs in the `phase4 bench` process (`Engine(config, paced=...)`, tone source
   `tone:1000`, WebSocket on an ephemeral 127.0.0.1 port, defaults otherwise: `client_queue` 4,
   `buffer_size` 256 at 44.1 kHz, i.e. 172.3 frames/s). Clients run in a separate process
   (`python -m phase4_trio.bench.client`), so they never share the engine's GIL.
+- **Floor** rows (`bench/reference.py`): a thread paced at the block rate waking a Trio task
+  through the run's `TrioToken` exactly as the capture bridge does (its CPU, and the time of
+  the token call in the waking thread); a thread paced at the block rate copying one block
+  into a slot (its CPU, and the time of each copy); a copy-only PortAudio callback on the
+  virtual device (its CPU); one block's analysis back to back and right after a block
+  period's sleep.
+- **Peer** rows (`bench/peer.py`): pink noise plays into the PulseAudio null sink (`sox |
+  pacat`, processes of their own); cava reads its monitor at 60 updates/s and at the block
+  rate, writing raw bars to a pipe the bench counts; its CPU comes from `/proc/PID/stat`.
+  The engine then runs with `--source device` on the same monitor: no client, one JSON client
+  at full rate (CPU per update received), and the page's client.
 - **Callback time**: `time.perf_counter()` around `CaptureBridge.push` in the capture thread,
-  every block of the real-time windows (1, 10 and 100 clients), paced tone source. It starts
-  once the thread holds the GIL (as a PortAudio callback's Python code does).
+  every block of the real-time windows (1, 10 and 100 full-rate clients, so every block wakes
+  Trio), paced tone source. It starts once the thread holds the GIL (as a PortAudio
+  callback's Python code does), and includes the token call.
+- **No client**: the engine resting (nobody listening) for a window; then ten times a client
+  connects to the resting engine and the time from its finished handshake to its first
+  message is taken (**first frame after rest**).
+- **The page's client**: what `static/connection.js` opens by default,
+  `?format=f32&fps=60&resolution=fine`.
 - **Latency**: the client's `time.time()` on receipt minus the message's `captureTime` (the
   host clock in the capture callback). 1 and 10 clients use `trio-websocket`; 100 clients,
   fan-out and throughput use the bench's minimal RFC 6455 client (`raw`: handshake checked,
-  every connection read by one epoll thread, frames parsed with `struct`), so hundreds of
-  clients in one process measure the engine rather than themselves. The figure includes
-  the client process's own scheduling delay.
+  every connection read by one epoll thread, frames parsed in place with
+  `wire.websocket_frame`), so hundreds of clients in one process measure the engine rather
+  than themselves. The figure includes the client process's own scheduling delay.
 - **Throughput**: the source unpaced (it generates 16 blocks per generator call, pushes them
-  one by one, and waits while half the ring or half the inbox is taken, so the pipeline sets
-  the pace and nothing is dropped), one client; frames per second the client received
-  (through bridge, DSP, encoding, router and the socket).
+  one by one, and waits while half the ring or half the processor's channel is taken, so the
+  pipeline sets the pace and nothing is dropped), one client; frames the client received per
+  CPU-second of the engine process.
 - **Fan-out**: clients added in steps 1, 10, 50, 100, 200, 300, +100…; a step passes when every
   client got every frame of the window (no `frameCount` gap, `dropped` unchanged), at least 95 %
   of real time, with latency p99 ≤ 100 ms. A failed step is retried once. The result is the
   last passing step.
 - **CPU / RSS**: `getrusage` deltas of the engine's process over the window (all its threads)
   as a share of one core; RSS from `/proc/self/statm` at the end of the window.
+- **NATS** rows (`--nats URLS`, `bench/nats.py`): see docs/scaling.md.
 - **Soak** (`--soak`): 10 clients for 10 minutes; growth is the RSS at the end minus the RSS
   after the first tenth of the run.
-- **Reference** rows (no target): the CPU of a bare paced thread waking a Trio task through
-  the engine's own wake-up socket at 172 Hz, doing nothing else; and one block's analysis
-  timed back to back and right after sleeping one block period (`bench/reference.py`).
-- Timings depend on the machine and on whatever else runs on it; compare figures from one
-  machine, measured quietly.
 
 ## Where the time goes
 
-- **Batches**: the capture callback copies a block into the ring and, unless a wake-up is
-  pending, writes one byte to a socket pair through `ctypes.PyDLL`, keeping the GIL; the
-  processor task takes every block waiting, analyses them with one FFT call, and routes the
-  spectra inline. At real time a batch is one block; unpaced, tens. This took unpaced JSON
-  throughput from 4.2k to 19-28k frames/s (runs on this machine vary that much) and JSON
-  fan-out from 200 to 600-700 clients; when the engine falls behind with hundreds of
-  clients, batches grow and each client's write carries several frames.
-- **Per client, per frame** the engine does one non-blocking `os.write` of frames built once
-  per spectrum (the router's fast lane, see `transport/websocket.py`), one write per batch;
-  a client's own task only wakes when its socket is full. A loopback TCP write with
-  `TCP_NODELAY` costs about 10 µs of kernel time here, so fan-out is bound by that system
-  call, and by the clients' own CPU when they share the machine.
-- **JSON**: `orjson` formats 2 x 129 float32 values (shortest round-trip text) once per
-  spectrum into bytes that every client's frame shares; `json_spectrum.rfc3339` formats the
-  start time (its date part once per second). `?format=f32` skips both.
-- **CPU at real time and callback time**: every frame starts with two wake-ups (the capture
-  thread's, then Trio's). On this virtual machine the code that runs right after a wake-up is
-  several times slower than the same code warm (the reference rows), and the bare wake-ups
-  alone cost about as much CPU as the 5 % target; that, more than the engine's own work,
-  sets the CPU share and the callback's p99.
+- **The Shape's own price**: every spectrum a full-rate client gets starts with two wake-ups
+  (the capture thread's, then Trio's through the token) and four task steps (the token's
+  delivery, the processor, the router, the client). On this virtual machine the code that runs
+  right after a wake-up is several times slower than the same code warm (the cold-wake rows:
+  a 2.6 KB loopback write costs about 3 µs back to back and about 80 µs after a 5.8 ms sleep),
+  so the CPU per update is set by how many wake-ups there are, more than by the work.
+- **Fewer wake-ups**: a client that asks for at most F spectra a second (the page: 60) makes
+  the bridge deliver batches about F times a second, so each wake-up carries ~3 blocks (one FFT
+  call for all of them) and the client's task wakes once per delivery. With nobody listening,
+  the bridge does not wake Trio at all.
+- **The token call**: `run_sync_soon` writes one byte to Trio's wake-up socket, and the write
+  lets go of the GIL; the Trio thread it has just woken often takes the GIL first, and the
+  callback then waits for it before it can return. That wait, not the copy, sets the
+  callback's time (the wake-call floor row).
+- **Per client, per delivery** the client's own task takes everything waiting in its channel
+  and does one `os.write` of frames built once per spectrum (shared by every client with the
+  same options); fan-out is bound by that task step and system call per client and, when the
+  engine falls behind, batches grow so each step carries more frames.
+- **JSON**: `orjson` formats the float arrays once per spectrum into bytes every client's frame
+  shares; `?format=f32` skips the text.
+- Timings depend on the machine and on whatever else runs on it; compare figures from one run.
 """

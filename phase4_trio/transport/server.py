@@ -421,6 +421,10 @@ class WebServer:
     ) -> None:
         """At shutdown: close frame 1001 ("going away"), the client's reply, then the end."""
         await self._going_away.wait()
-        with trio.move_on_after(CLOSE_TIMEOUT):
+        # Shielded too: the client's own task ends as soon as the close starts (its reader sees
+        # the connection closing) and cancels this scope; a close cut short there would close
+        # the socket with the client's reply unread, and the RST that sends can destroy the
+        # close frame before the client reads it (it then reports 1006, not 1001).
+        with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
             await connection.aclose(GOING_AWAY, "server shutting down")
         client.cancel()
