@@ -20,6 +20,7 @@ import attrs
 import cattrs
 import yaml
 
+from .dsp.tempo import DEFAULT_TEMPO_RANGE, TEMPO_LIMITS
 from .dsp.window import WINDOW_NAMES
 from .errors import ConfigError
 from .transport.nats import naming
@@ -268,6 +269,23 @@ def _one_of(choices: Iterable[str]) -> Callable[[object, attrs.Attribute[Any], s
     return check
 
 
+def _tempo_range(
+    _inst: object, _attribute: attrs.Attribute[Any], value: tuple[float, float]
+) -> None:
+    low, high = value
+    lowest, highest = TEMPO_LIMITS
+    if not lowest <= low < high <= highest:
+        raise ValueError(
+            f"must be [MIN, MAX] BPM with {lowest:g} <= MIN < MAX <= {highest:g}, "
+            f"got [{low:g}, {high:g}]"
+        )
+    if high < 2 * low:
+        raise ValueError(
+            "must span an octave (MAX >= 2 x MIN) so every tempo has a level in it, "
+            f"got [{low:g}, {high:g}]"
+        )
+
+
 def _lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
@@ -337,6 +355,9 @@ class DspConfig:
     enabled: bool = True
     fft_window: str = attrs.field(default="hann", converter=_lower, validator=_one_of(WINDOW_NAMES))
     fft_size: FftSize = attrs.field(default="auto", validator=_fft_size)
+    tempo_range: tuple[float, float] = attrs.field(
+        default=DEFAULT_TEMPO_RANGE, validator=_tempo_range
+    )
 
 
 @attrs.frozen
@@ -515,6 +536,13 @@ def _origin_list(value: object, _type: object) -> tuple[str, ...]:
     return tuple(v.rstrip("/") for v in value)
 
 
+def _bpm_pair(value: object, _type: object) -> tuple[float, float]:
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise ValueError(f"expected [MIN, MAX] in BPM, e.g. [70, 180], got {value!r}")
+    low, high = (_strict_float(v, float) for v in value)
+    return (low, high)
+
+
 def _text_list(parse: Callable[[str], Any]) -> Callable[[object, object], tuple[Any, ...]]:
     """A list of values written as text; a single string is a list of one."""
 
@@ -557,6 +585,7 @@ def make_converter() -> cattrs.Converter:
     converter.register_structure_hook(Address, _from_text(Address.parse))
     converter.register_structure_hook(Duration, lambda v, _t: Duration.parse(v))
     converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _origin_list)
+    converter.register_structure_hook_func(lambda t: t == tuple[float, float], _bpm_pair)
     converter.register_structure_hook_func(lambda t: t in (SampleFormat, RecordFormat), _literal)
     converter.register_structure_hook_func(lambda t: t == FftSize, _fft_size_value)
     converter.register_structure_hook(BandLayout, _from_text(BandLayout.parse))
@@ -575,6 +604,7 @@ def make_converter() -> cattrs.Converter:
         converter.register_unstructure_hook(text_type, str)
     converter.register_unstructure_hook(Source, str)
     converter.register_unstructure_hook_func(lambda t: t == tuple[str, ...], list)
+    converter.register_unstructure_hook_func(lambda t: t == tuple[float, float], list)
     return converter
 
 

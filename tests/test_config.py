@@ -87,7 +87,14 @@ configs = st.builds(
         low_latency=st.booleans(),
         sample_format=st.sampled_from(["float32", "int32"]),
     ),
-    dsp=st.builds(DspConfig, enabled=st.booleans(), fft_window=st.sampled_from(WINDOW_NAMES)),
+    dsp=st.builds(
+        DspConfig,
+        enabled=st.booleans(),
+        fft_window=st.sampled_from(WINDOW_NAMES),
+        tempo_range=st.tuples(st.floats(30, 150), st.floats(2, 2.5)).map(
+            lambda pair: (pair[0], min(300.0, pair[0] * pair[1]))
+        ),
+    ),
     transport=st.builds(
         TransportConfig,
         websocket_address=addresses,
@@ -231,6 +238,12 @@ def test_a_tone_at_or_above_nyquist_is_refused(source: str, rate: int, ok: bool)
         ({"input": {"device": -7}}, "input.device", "-1"),
         ({"input": {"sample_format": "int16"}}, "input.sample_format", "one of"),
         ({"dsp": {"fft_window": "kaiser"}}, "dsp.fft_window", "one of"),
+        ({"dsp": {"tempo_range": [180, 70]}}, "dsp.tempo_range", "MIN < MAX"),
+        ({"dsp": {"tempo_range": [20, 100]}}, "dsp.tempo_range", "30 <= MIN"),
+        ({"dsp": {"tempo_range": [100, 400]}}, "dsp.tempo_range", "MAX <= 300"),
+        ({"dsp": {"tempo_range": [100, 150]}}, "dsp.tempo_range", "octave"),
+        ({"dsp": {"tempo_range": 120}}, "dsp.tempo_range", "[MIN, MAX]"),
+        ({"dsp": {"tempo_range": [70, "fast"]}}, "dsp.tempo_range", "number"),
         (
             {"transport": {"websocket_address": "localhost"}},
             "transport.websocket_address",

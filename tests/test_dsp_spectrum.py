@@ -282,6 +282,7 @@ def test_a_batch_is_the_same_as_block_by_block(
         np.testing.assert_allclose(got.magnitudes, want.magnitudes, rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(got.flux, want.flux, rtol=1e-5, atol=1e-6)
         assert (got.bpm, got.bpm_confidence) == (want.bpm, want.bpm_confidence)
+        assert (got.beat_phase, got.beat) == (want.beat_phase, want.beat)
 
 
 def test_the_direct_fft_agrees_with_numpy() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from clicks import SECONDS, blocks, click_track
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
@@ -11,47 +12,15 @@ from numpy.typing import NDArray
 from phase4_trio.dsp import WINDOW_NAMES, Analysis, Analyzer, TempoTracker, estimate_tempo
 from phase4_trio.dsp.tempo import HISTORY_SECONDS, UNKNOWN, UPDATE_SECONDS
 
-SECONDS = 8.0
+CLICK_RANGE = (50.0, 210.0)
 TEMPOS = (60, 75, 90, 100, 120, 128, 140, 160, 174, 200)
-
-
-def click_track(
-    bpm: float,
-    sample_rate: int,
-    seconds: float = SECONDS,
-    kind: str = "noise",
-    offset: float = 0.0,
-    seed: int = 0,
-) -> NDArray[np.float32]:
-    """Clicks placed to the sample: 30 ms decaying noise bursts or 10 ms 1 kHz blips."""
-    rng = np.random.default_rng(seed)
-    total = int(seconds * sample_rate)
-    out = np.zeros(total)
-    noise = np.arange(int(0.03 * sample_rate)) / sample_rate
-    blip = np.arange(int(0.01 * sample_rate)) / sample_rate
-    beat = 0
-    while (start := round((offset + beat * 60.0 / bpm) * sample_rate)) < total:
-        if kind == "noise":
-            click = 0.2 * np.exp(-noise / 0.005) * rng.standard_normal(len(noise))
-        else:
-            click = 0.5 * np.hanning(len(blip)) * np.sin(2 * np.pi * 1000.0 * blip)
-        end = min(total, start + len(click))
-        out[start:end] += click[: end - start]
-        beat += 1
-    return out.astype(np.float32)
-
-
-def blocks(samples: NDArray[np.float32], size: int = 256, channels: int = 1) -> NDArray[np.float32]:
-    """Whole ``(size, channels)`` blocks, as the capture delivers them."""
-    count = len(samples) // size
-    return samples[: count * size].reshape(count, size, 1).repeat(channels, axis=2)
 
 
 def analyse(
     samples: NDArray[np.float32], sample_rate: int, size: int = 256, channels: int = 1
 ) -> Analysis:
-    """Feed every block and return the last analysis."""
-    analyzer = Analyzer(size, sample_rate, "hann")
+    """Feed every block and return the last analysis (tempo range 50-210, around the clicks)."""
+    analyzer = Analyzer(size, sample_rate, "hann", tempo_range=CLICK_RANGE)
     results = [analyzer.process(block) for block in blocks(samples, size, channels)]
     return results[-1]
 
@@ -156,7 +125,7 @@ def test_tempo_follows_a_change() -> None:
 
 def test_estimate_updates_only_every_quarter_second() -> None:
     frame_rate = 44100 / 256
-    tracker = TempoTracker(frame_rate)
+    tracker = TempoTracker(44100, 256)
     clicks = blocks(click_track(120, 44100))
     analyzer = Analyzer(256, 44100, "hann")
     changes = 0
@@ -186,7 +155,7 @@ def impulses(period: float, count: int) -> NDArray[np.float64]:
 @given(st.floats(60.0, 200.0))
 def test_estimate_finds_fractional_periods(bpm: float) -> None:
     frame_rate = 44100 / 256
-    estimate = estimate_tempo(impulses(60.0 * frame_rate / bpm, 1378), frame_rate)
+    estimate = estimate_tempo(impulses(60.0 * frame_rate / bpm, 1378), frame_rate, CLICK_RANGE)
     assert estimate.bpm == pytest.approx(bpm, abs=0.5)
     assert estimate.confidence > 0.5
 

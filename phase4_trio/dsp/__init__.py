@@ -10,28 +10,33 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+from .beat import BeatClock
 from .detail import DB_FLOOR, ChannelLevels, Detail, Resolution, SampleWindows, SlidingHistory
 from .flux import LOW_BAND_GAIN, LOW_BAND_HZ, SpectralFlux
 from .level import block_levels, mono_mix
+from .novelty import Novelty
 from .spectrum import MagnitudeSpectrum, bin_frequencies
 from .tempo import (
+    DEFAULT_TEMPO_RANGE,
     TempoEstimate,
     TempoTracker,
     estimate_tempo,
-    onset_strength,
 )
 from .window import WINDOW_NAMES, make_window
 
 __all__ = [
     "DB_FLOOR",
+    "DEFAULT_TEMPO_RANGE",
     "LOW_BAND_GAIN",
     "LOW_BAND_HZ",
     "WINDOW_NAMES",
     "Analysis",
     "Analyzer",
+    "BeatClock",
     "ChannelLevels",
     "Detail",
     "MagnitudeSpectrum",
+    "Novelty",
     "Resolution",
     "SampleWindows",
     "SpectralFlux",
@@ -40,7 +45,6 @@ __all__ = [
     "bin_frequencies",
     "estimate_tempo",
     "make_window",
-    "onset_strength",
 ]
 
 
@@ -50,12 +54,16 @@ class Analysis:
 
     ``rms``, ``peak`` (linear, 1.0 = full scale) and ``zero_crossing_rate`` (sign changes per
     second) come from the block's samples (:mod:`.level`), for outputs a spectrum cannot feed.
+    ``beat_phase`` is the position within the current beat (0-1) at the block's end and
+    ``beat`` whether a beat fell in the block (:class:`TempoTracker`).
     """
 
     magnitudes: NDArray[np.float32]
     flux: NDArray[np.float32]
     bpm: float
     bpm_confidence: float
+    beat_phase: float = 0.0
+    beat: bool = False
     rms: float = 0.0
     peak: float = 0.0
     zero_crossing_rate: float = 0.0
@@ -75,7 +83,12 @@ class Analyzer:
     """
 
     def __init__(
-        self, size: int, sample_rate: int, window: str, fft_size: int | None = None
+        self,
+        size: int,
+        sample_rate: int,
+        window: str,
+        fft_size: int | None = None,
+        tempo_range: tuple[float, float] = DEFAULT_TEMPO_RANGE,
     ) -> None:
         if sample_rate <= 0:
             raise ValueError(f"sample rate must be positive, got {sample_rate}")
@@ -91,7 +104,7 @@ class Analyzer:
         )
         self._history = SlidingHistory(fft_size)
         self._flux = SpectralFlux(size, sample_rate)
-        self._tempo = TempoTracker(sample_rate / size)
+        self._tempo = TempoTracker(sample_rate, size, tempo_range)
 
     def process(self, block: NDArray[np.float32]) -> Analysis:
         """Analyse one ``(frames, channels)`` float32 block (1-D is mono), ``frames <= size``."""
@@ -141,6 +154,8 @@ class Analyzer:
                     row_flux,
                     tempo.bpm,
                     tempo.confidence,
+                    tempo.beat_phase,
+                    tempo.beat,
                     rms,
                     peak,
                     crossings,
