@@ -65,7 +65,13 @@ class Engine:
         self.block_size = config.input.buffer_size
         self.fft_size = analysis_fft_size(config)
         analyzer = (
-            Analyzer(self.block_size, self.sample_rate, config.dsp.fft_window, self.fft_size)
+            Analyzer(
+                self.block_size,
+                self.sample_rate,
+                config.dsp.fft_window,
+                self.fft_size,
+                tempo_range=config.dsp.tempo_range,
+            )
             if config.dsp.enabled
             else None
         )

@@ -107,12 +107,15 @@ def test_bad_arguments_are_value_errors() -> None:
 def test_reduce_spectrum_is_computed_once_per_band_count() -> None:
     magnitudes = np.zeros(129, np.float32)
     magnitudes[20] = 0.5
-    spectrum = Spectrum(3, 1.5, 44100, 256, magnitudes, magnitudes * 2, 90.0, 0.5)
+    spectrum = Spectrum(
+        3, 1.5, 44100, 256, magnitudes, magnitudes * 2, 90.0, 0.5, beat_phase=0.25, beat=True
+    )
     first = reduce_spectrum(spectrum, 24)
     assert reduce_spectrum(spectrum, 24) is first
     assert reduce_spectrum(spectrum, 12) is not first
     assert isinstance(first, BandSpectrum)
     assert first.bands == 24
     assert (first.frame_count, first.fft_size, first.bpm) == (3, 256, 90.0)
+    assert (first.beat_phase, first.beat) == (0.25, True)
     assert first.magnitudes.max() == np.float32(0.5)
     assert first.flux.max() == np.float32(1.0)

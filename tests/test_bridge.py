@@ -253,6 +253,34 @@ async def test_an_unpaced_source_waits_for_room_and_is_let_go() -> None:
     assert waited and waited[0] < 5.0
 
 
+async def test_an_unpaced_source_waiting_for_room_is_delivered_to_at_a_slow_rate() -> None:
+    """Listening at 1 delivery a second, an unpaced source fills the bridge within one
+    capture instant: waiting for room delivers what waits, so the source is let go."""
+    bridge, receive = make(slots=16, queue=8)
+    bridge.listen(1.0)
+    bridge.push(block(0), 100.0)
+    await trio.sleep(0.05)
+    bridge.release(take(receive))  # the first block woke Trio; the rest wait for the grid
+    pushed = 1
+    while not bridge.congested():
+        bridge.push(block(pushed), 100.0)
+        pushed += 1
+    await trio.sleep(0.05)
+    assert take(receive) == []
+
+    def source() -> None:
+        bridge.wait_for_room(10.0)
+
+    thread = threading.Thread(target=source)
+    thread.start()
+    with trio.fail_after(5):  # without the delivery: only the source's timeout, 10 s
+        blocks = [await receive.receive(), *take(receive)]
+    bridge.release(blocks)
+    await trio.to_thread.run_sync(thread.join, 5.0)
+    assert not thread.is_alive()
+    assert [b.data[0, 0] for b in blocks] == list(range(1, pushed))
+
+
 async def test_preroll_must_leave_room_in_the_ring() -> None:
     with pytest.raises(ValueError, match="preroll"):
         make(slots=8, preroll=8)

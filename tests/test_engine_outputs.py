@@ -178,3 +178,24 @@ async def test_the_engine_sends_wled_packets_to_a_udp_socket() -> None:
     counters = [p.frame_counter for p in packets]
     assert counters == [n % 256 for n in range(counters[0], counters[0] + 50)]
     assert f'phase4_wled_packets_total{{target="127.0.0.1:{port}",outcome="sent"}}' in metrics
+
+
+async def test_beats_reach_osc_with_the_tempo(tmp_path: Path) -> None:
+    """A 120 BPM click track, unpaced (seconds of audio in a fraction of that): once the
+    tracker has locked, bundles carry /phase4/beat with the tempo."""
+    path = tmp_path / "clicks.wav"
+    write_clicks(path, 8.0, 0.5)
+    with osc_server() as (port, inbox):
+        config = make_config(
+            input={"source": f"wav:{path}"},
+            transport={"websocket_enabled": False},
+            output={"osc": {"targets": [f"127.0.0.1:{port}"]}},
+        )
+
+        def beats(messages: list[tuple[str, list[Any]]]) -> list[float]:
+            return [args[0] for address, args in messages if address == "/phase4/beat"]
+
+        async with running_engine(config, paced=False):
+            assert await trio.to_thread.run_sync(inbox.wait_for, lambda m: len(beats(m)) >= 5)
+    tempi = beats(inbox.snapshot())
+    assert all(bpm == pytest.approx(120.0, abs=2.0) for bpm in tempi[-5:]), tempi

@@ -104,7 +104,9 @@ def _spectrum(frame: int = 7) -> Spectrum:
     rng = np.random.default_rng(frame)
     magnitudes = rng.random(129, dtype=np.float32)
     flux = rng.random(129, dtype=np.float32)
-    return Spectrum(frame, 1764.5, 44100, 256, magnitudes, flux, 121.5, 0.75)
+    return Spectrum(
+        frame, 1764.5, 44100, 256, magnitudes, flux, 121.5, 0.75, beat_phase=0.5, beat=True
+    )
 
 
 def test_a_published_spectrum_comes_back_whole_and_keeps_its_bytes() -> None:
@@ -116,6 +118,7 @@ def test_a_published_spectrum_comes_back_whole_and_keeps_its_bytes() -> None:
         assert getattr(relayed, field) == getattr(original, field)
     assert relayed.bpm == pytest.approx(121.5)
     assert relayed.bpm_confidence == pytest.approx(0.75)
+    assert (relayed.beat_phase, relayed.beat) == (0.5, True)
     assert np.array_equal(relayed.magnitudes, original.magnitudes)
     assert np.array_equal(relayed.flux, original.flux)
     # A relay's binary clients get the bytes that crossed NATS, not a re-encoding.

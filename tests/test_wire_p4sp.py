@@ -8,6 +8,7 @@ import math
 import struct
 
 import numpy as np
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,7 +16,7 @@ from hypothesis.extra.numpy import arrays
 
 from phase4_trio.pipeline.messages import Spectrum
 from phase4_trio.transport.bands import BandSpectrum, reduce_spectrum
-from phase4_trio.wire import p4sp
+from phase4_trio.wire import json_spectrum, p4sp
 from phase4_trio.wire.p4sp import (
     HEADER_SIZE,
     WireError,
@@ -266,3 +267,18 @@ def test_encoded_size_matches_the_module_constant() -> None:
     assert p4sp.encoded_size(31, with_flux=True, channels=2, onsets=True, channel_records=True) == (
         80 + 2 * 31 * 8 + 64 + 2 * 20
     )
+
+
+@pytest.mark.parametrize(("phase", "beat"), [(0.0, False), (0.25, True), (0.99999, False)])
+def test_the_beat_travels_in_the_header(phase: float, beat: bool) -> None:
+    zeros = np.zeros(129, dtype=np.float32)
+    spectrum = Spectrum(7, 1.5, 44100, 256, zeros, zeros, 120.0, 0.8, beat_phase=phase, beat=beat)
+    data = p4sp.encode(spectrum, with_flux=True)
+    # no flag bit: a decoder of the first revision (which refuses unknown flags) still reads it
+    assert struct.unpack_from("<I", data, 8)[0] == p4sp.FLAG_FLUX
+    decoded = p4sp.decode(data)
+    assert decoded.beat is beat
+    assert decoded.beat_phase == pytest.approx(phase, abs=1 / 32768)
+    assert 0.0 <= decoded.beat_phase < 1.0
+    message = orjson.loads(json_spectrum.encode_message(spectrum, 0))
+    assert (message["beatPhase"], message["beat"]) == (phase, beat)

@@ -288,7 +288,7 @@ def test_the_layout_message() -> None:
     assert (widths[first:] >= 2 * RATE / 8192).all() and (widths[:first] < 2 * RATE / 8192).all()
 
 
-def test_the_original_message_gains_levels_only() -> None:
+def test_the_original_message_gains_levels_and_beats_only() -> None:
     spectrum = analysed(sine(RATE * 4 / 256, 0.5, 0.05))[-1]
     message = orjson.loads(json_spectrum.encode_message(spectrum, 0))
     original = {
@@ -300,7 +300,7 @@ def test_the_original_message_gains_levels_only() -> None:
         "bpm",
         "bpmConfidence",
     }
-    added = {"dropped", "sampleRate", "fftSize", "captureTime", "rms", "peak"}
+    added = {"dropped", "sampleRate", "fftSize", "captureTime", "rms", "peak", "beatPhase", "beat"}
     assert set(message) == original | added
     assert len(message["magnitudes"]) == 129 and message["fftSize"] == 256
     assert message["rms"] == pytest.approx(-9.03, abs=0.02)

@@ -303,10 +303,21 @@ class CaptureBridge:
         )
 
     def wait_for_room(self, timeout: float) -> None:
-        """From the source thread: sleep while :meth:`congested` (at most ``timeout``)."""
+        """From the source thread: sleep while :meth:`congested` (at most ``timeout``).
+
+        Blocks waiting for the next point of a rate's grid are delivered first: an unpaced
+        source stamps blocks faster than that grid advances, and would otherwise wait for a
+        delivery that only its own next block could trigger."""
         self._room.clear()
         self._room_wanted = True
         try:
+            if self._listening and self._inbox and not self._pending and not self._closed:
+                self._pending = True
+                self.stats.wakeups += 1
+                try:
+                    self._token.run_sync_soon(self.deliver, idempotent=True)
+                except trio.RunFinishedError:
+                    self._closed = True
             if self.congested() and not self._closed:
                 self._room.wait(timeout)
         finally:

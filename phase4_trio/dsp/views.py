@@ -63,6 +63,8 @@ def analysed_spectrum(
         analysis.rms,
         analysis.peak,
         analysis.zero_crossing_rate,
+        analysis.beat_phase,
+        analysis.beat,
         detail=analysis.detail,
     )
 

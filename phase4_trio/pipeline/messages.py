@@ -16,7 +16,9 @@ class Spectrum:
     Derived data (band reductions, encodings, complete WebSocket frames) is cached per key in
     ``_encoded``, so a spectrum is encoded once per format, however many clients receive it.
     ``rms``, ``peak`` and ``zero_crossing_rate`` describe the block's samples (see
-    :mod:`phase4_trio.dsp.level`).
+    :mod:`phase4_trio.dsp.level`); ``beat_phase`` (0-1 within the current beat, at the block's
+    end) and ``beat`` (a beat fell in this block) come from the beat tracker
+    (:mod:`phase4_trio.dsp.beat`).
     """
 
     frame_count: int
@@ -30,6 +32,8 @@ class Spectrum:
     rms: float = 0.0
     peak: float = 0.0
     zero_crossing_rate: float = 0.0
+    beat_phase: float = 0.0
+    beat: bool = False
     _encoded: dict[str, Any] = attrs.field(factory=dict, init=False, repr=False)
 
     def encoded(self, key: str) -> Any:

@@ -29,6 +29,7 @@ export function newStats() {
     startTime: null,
     bpm: 0,
     bpmConfidence: 0,
+    beats: 0, // beats seen (a frame's `beat`, or its beat phase wrapping round)
     flux: 0,
     latencyMs: null,
     state: "disconnected",

@@ -18,7 +18,7 @@ const SCALES = ["linear", "db", "unit"];
 
 /**
  * One binary message as a spectrum frame: the fields of the JSON message (`frameCount`,
- * `magnitudes`, `spectralFlux`, `sampleRate`, `fftSize`, `bpm`, ...), with Float32Array views
+ * `magnitudes`, `spectralFlux`, `sampleRate`, `fftSize`, `bpm`, `beatPhase`, `beat`, ...), with Float32Array views
  * of the buffer for the arrays (row 0 when the message has a row per channel). Band power
  * frames have `layout` ("octave:3") and `bands`; `?bins=N` frames `bands` alone. `analysed` is
  * true for a view's frame (the engine's own analysis), false for the plain form, which a relay
@@ -53,6 +53,8 @@ export function decodeSpectrum(buffer) {
     rms: NaN,
     peak: NaN,
     centroid: NaN,
+    beatPhase: 0,
+    beat: false,
     analysed: false,
   };
   let rows = 1;
@@ -65,6 +67,9 @@ export function decodeSpectrum(buffer) {
     if (scale === undefined) throw new Error(`unknown scale ${dv.getUint8(59)}`);
     frame.scale = scale;
     param = dv.getUint16(60, true);
+    const beat = dv.getUint16(62, true); // top bit: a beat fell in the block; the rest: phase
+    frame.beatPhase = (beat & 0x7fff) / 0x8000;
+    frame.beat = Boolean(beat & 0x8000);
     frame.rms = dv.getFloat32(64, true);
     frame.peak = dv.getFloat32(68, true);
     frame.centroid = dv.getFloat32(72, true);

@@ -1,10 +1,12 @@
 // The readout strip: message and draw rates, frame number and time, drops, tempo, flux (with
 // its sparkline), latency, draw cost, the stream's format and resolution, where the values
-// come from (the server's analysis, or the page's own bands), and the NO SIGNAL badge.
+// come from (the server's analysis, or the page's own bands), the beat light and the NO SIGNAL
+// badge.
 
 const $ = (id) => document.getElementById(id);
 const FLUX_HISTORY = 96; // one column of the sparkline per frame
 const EVERY_MS = 100;
+const BEAT_LIGHT_MS = 110; // how long the beat light stays on after a beat
 
 export class Readouts {
   constructor({ stats, display, loop }) {
@@ -14,6 +16,22 @@ export class Readouts {
     this.fluxCtx = $("fluxCanvas").getContext("2d");
     this.last = 0;
     this.rateMark = { t: 0, messages: 0, draws: 0 };
+    this.lastPhase = NaN;
+    this.beatAt = -Infinity;
+  }
+
+  /**
+   * A beat, from the frame's `beat` or from its phase wrapping round: a page drawing at 60 Hz
+   * skips two frames in three of a 172-per-second stream, and the beat's own frame with them.
+   */
+  noteBeat(f) {
+    const phase = typeof f.beatPhase === "number" ? f.beatPhase : NaN;
+    const wrapped = phase < this.lastPhase - 0.5;
+    this.lastPhase = phase;
+    if (this.stats.bpm > 0 && (f.beat === true || wrapped)) {
+      this.stats.beats += 1;
+      this.beatAt = performance.now();
+    }
   }
 
   /** What a newly drawn frame says about the stream (not about its levels). */
@@ -24,6 +42,7 @@ export class Readouts {
     stats.startTime = f.startTime ?? (typeof f.captureTime === "number" ? new Date(f.captureTime * 1000).toISOString() : null);
     stats.bpm = typeof f.bpm === "number" ? f.bpm : 0;
     stats.bpmConfidence = typeof f.bpmConfidence === "number" ? f.bpmConfidence : 0;
+    this.noteBeat(f);
     if (Array.isArray(f.spectralFlux) || f.spectralFlux instanceof Float32Array) {
       let s = 0;
       for (const v of f.spectralFlux) s += v;
@@ -53,6 +72,9 @@ export class Readouts {
 
   /** Called every animation frame; rewrites the strip every EVERY_MS. */
   render(now) {
+    const lit = now - this.beatAt < BEAT_LIGHT_MS;
+    const light = $("beatLight");
+    if (light.classList.contains("on") !== lit) light.classList.toggle("on", lit);
     if (now - this.last <= EVERY_MS) return;
     this.last = now;
     const { stats, display } = this;

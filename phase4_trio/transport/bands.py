@@ -95,6 +95,8 @@ def reduce_spectrum(spectrum: Spectrum, bands: int) -> BandSpectrum:
         flux=reduce_bands(spectrum.flux, rate, size, bands),
         bpm=spectrum.bpm,
         bpm_confidence=spectrum.bpm_confidence,
+        beat_phase=spectrum.beat_phase,
+        beat=spectrum.beat,
         bands=bands,
     )
     result: BandSpectrum = spectrum.remember(key, reduced)

@@ -65,6 +65,8 @@ def encode_body(spectrum: Spectrum) -> bytes:
         "spectralFlux": spectrum.flux,
         "bpm": spectrum.bpm,
         "bpmConfidence": spectrum.bpm_confidence,
+        "beatPhase": spectrum.beat_phase,
+        "beat": spectrum.beat,
         "sampleRate": spectrum.sample_rate,
         "fftSize": spectrum.fft_size,
         "captureTime": spectrum.capture_time,
@@ -89,6 +91,8 @@ def encode_view_body(spectrum: Spectrum, frame: ViewFrame) -> bytes:
     fields |= {
         "bpm": spectrum.bpm,
         "bpmConfidence": spectrum.bpm_confidence,
+        "beatPhase": spectrum.beat_phase,
+        "beat": spectrum.beat,
         "sampleRate": spectrum.sample_rate,
         "fftSize": frame.fft_size,
         "captureTime": spectrum.capture_time,

@@ -40,6 +40,11 @@ FLAG_ONSETS = 1 << 2
 FLAG_SILENT = 1 << 3
 FLAG_CHANNELS = 1 << 4
 KNOWN_FLAGS = FLAG_FLUX | FLAG_BANDS | FLAG_ONSETS | FLAG_SILENT | FLAG_CHANNELS
+#: The header's u16 ``beat`` field: the top bit says a beat fell in the block, the other
+#: fifteen hold the beat phase in units of 1/32768 of a beat. (Not a flag bit: decoders of
+#: earlier messages refuse unknown flags, and skip what was a reserved zero.)
+BEAT_BIT = 0x8000
+_PHASE_SCALE = 0x8000
 _FIRST_REVISION_FLAGS = FLAG_FLUX | FLAG_BANDS
 
 
@@ -65,7 +70,7 @@ _LAYOUTS = {BandKind.OCTAVE: Layout.OCTAVE, BandKind.MEL: Layout.MEL, BandKind.L
 
 # magic, version, header_size, flags, bin_count, frame_count, dropped, capture_time,
 # sample_rate, fft_size, bpm, bpm_confidence, | channel_count, layout, scale, layout_param,
-# reserved, rms, peak, centroid, gain
+# beat (u16: BEAT_BIT | phase), rms, peak, centroid, gain
 _HEADER = struct.Struct("<4sHHIIQQdIIffHBBHHffff")
 _FIRST_REVISION = struct.Struct("<4sHHIIQQdIIff")
 HEADER_SIZE = _HEADER.size
@@ -132,6 +137,8 @@ class DecodedSpectrum:
     gain_db: float = attrs.field(default=0.0, eq=attrs.cmp_using(eq=_same_float))
     onsets: NDArray[np.uint8] | None = attrs.field(default=None, eq=attrs.cmp_using(eq=_same))
     channels: tuple[ChannelInfo, ...] = ()
+    beat_phase: float = 0.0
+    beat: bool = False
 
 
 def encoded_size(
@@ -207,6 +214,9 @@ def _pack_header(
 ) -> bytes:
     if fft_size < 2 or spectrum.sample_rate < 1:
         raise WireError(f"fft size {fft_size} at {spectrum.sample_rate} Hz is not a spectrum")
+    beat = min(_PHASE_SCALE - 1, max(0, int(spectrum.beat_phase * _PHASE_SCALE)))
+    if spectrum.beat:
+        beat |= BEAT_BIT
     try:
         return _HEADER.pack(
             MAGIC,
@@ -225,7 +235,7 @@ def _pack_header(
             layout,
             scale,
             layout_param,
-            0,
+            beat,
             rms,
             peak,
             centroid,
@@ -344,7 +354,7 @@ def decode(data: bytes | bytearray | memoryview) -> DecodedSpectrum:
         raise WireError(f"unknown flags {flags & ~KNOWN_FLAGS:#x}")
     banded = bool(flags & FLAG_BANDS)
     if header_size >= HEADER_SIZE:
-        (count, layout_code, scale_code, layout_param, _reserved, rms, peak, centroid, gain) = (
+        (count, layout_code, scale_code, layout_param, beat, rms, peak, centroid, gain) = (
             _HEADER.unpack_from(data)[12:]
         )
     else:
@@ -354,6 +364,7 @@ def decode(data: bytes | bytearray | memoryview) -> DecodedSpectrum:
         layout_param = bins if banded else 0
         rms = peak = centroid = math.nan
         gain = 0.0
+        beat = 0
     try:
         layout, scale = Layout(layout_code), WireScale(scale_code)
     except ValueError:
@@ -429,4 +440,6 @@ def decode(data: bytes | bytearray | memoryview) -> DecodedSpectrum:
         gain_db=gain,
         onsets=onsets,
         channels=channels,
+        beat_phase=(beat & ~BEAT_BIT) / _PHASE_SCALE,
+        beat=bool(beat & BEAT_BIT),
     )

@@ -33,12 +33,23 @@ FEED_BINARY = """async (bytes) => {
 }"""
 
 
-def block_spectrum(frame_count: int = 41) -> Spectrum:
+def block_spectrum(frame_count: int = 41, *, beat: bool = False) -> Spectrum:
     """A block spectrum with a tone in bin 16 (0.25: amplitude 0.5 through Hann)."""
     mags = np.full(129, 1e-4, np.float32)
     mags[TONE_BIN] = 0.25
     flux = np.linspace(0, 0.01, 129, dtype=np.float32)
-    return Spectrum(frame_count, 1_764_099_601.25, SAMPLE_RATE, 256, mags, flux, 121.5, 0.75)
+    return Spectrum(
+        frame_count,
+        1_764_099_601.25,
+        SAMPLE_RATE,
+        256,
+        mags,
+        flux,
+        121.5,
+        0.75,
+        beat_phase=0.375,
+        beat=beat,
+    )
 
 
 def fed(page: Any, data: bytes) -> dict[str, Any]:
@@ -59,6 +70,7 @@ def assert_reads_like_python(frame: dict[str, Any], data: bytes) -> None:
     assert frame["fftSize"] == expected.fft_size
     assert frame["bpm"] == pytest.approx(expected.bpm, rel=1e-7)
     assert frame["bpmConfidence"] == pytest.approx(expected.bpm_confidence, rel=1e-7)
+    assert (frame["beatPhase"], frame["beat"]) == (expected.beat_phase, expected.beat)
     row0 = expected.magnitudes if expected.magnitudes.ndim == 1 else expected.magnitudes[0]
     assert same_floats(frame["magnitudes"], row0)
     if expected.flux is None:
@@ -91,6 +103,14 @@ def test_plain_binary_frames_decode_and_draw_the_tone(page, tone_engine) -> None
     wait_text(page, "formatDisplay", "44100 Hz · FFT 256 · Δf 172 Hz")
     assert page.text_content("#frameCountDisplay") == "41"
     assert page.text_content("#bpmDisplay") == "121.5"
+
+    beats = page.evaluate("phase4.stats.beats")
+    data = p4sp.encode(block_spectrum(42, beat=True))
+    frame = fed(page, data)
+    assert_reads_like_python(frame, data)
+    assert frame["beat"] is True
+    page.wait_for_function("document.getElementById('beatLight').classList.contains('on')")
+    assert page.evaluate("phase4.stats.beats") == beats + 1
 
 
 def test_first_revision_and_log_band_frames_decode(page, tone_engine) -> None:

@@ -117,6 +117,13 @@ def test_shows_the_bpm_of_a_click_track(page, engines, tmp_path, docs):
         bpm = float(page.text_content("#bpmDisplay"))
         assert bpm == pytest.approx(120, abs=3)
         assert page.text_content("#bpmConfidenceDisplay").endswith("%")
+        # the beat light: on within a beat, and about two beats a second counted
+        page.wait_for_function(
+            "document.getElementById('beatLight').classList.contains('on')", timeout=2000
+        )
+        before = page.evaluate("phase4.stats.beats")
+        page.wait_for_timeout(4000)
+        assert 7 <= page.evaluate("phase4.stats.beats") - before <= 9
         page.wait_for_function("phase4.stats.flux > 0.01", timeout=10000)  # a click's onset
         docs.shot(page, "click-track.png")
     finally:

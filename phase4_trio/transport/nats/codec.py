@@ -44,6 +44,8 @@ def spectrum_from_payload(data: bytes) -> Spectrum:
         decoded.flux,
         decoded.bpm,
         decoded.bpm_confidence,
+        beat_phase=decoded.beat_phase,
+        beat=decoded.beat,
     )
     p4sp.adopt(spectrum, data, with_flux=True)
     return spectrum

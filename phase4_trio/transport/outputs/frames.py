@@ -44,6 +44,7 @@ def osc_frame(summary: Summary, layout: BandLayout) -> OscFrame:
         frame_count=latest.frame_count,
         capture_time=latest.capture_time,
         onset=summary.onset,
+        beat=summary.beat,
     )
 
 

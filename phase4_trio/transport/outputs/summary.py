@@ -5,8 +5,8 @@ block rate (about 172 per second at 44.1 kHz / 256). Sending only the newest spe
 lose what fell in between: a click one block long, the loudest sample, an onset. So the
 output reads every spectrum into a :class:`Collector`, and each packet describes the blocks
 since the previous one: the newest spectrum for the spectral values, the level over all of
-them (RMS as their power mean, the highest peak), their mean zero-crossing rate, and the
-strongest onset that fired among them.
+them (RMS as their power mean, the highest peak), their mean zero-crossing rate, the
+strongest onset that fired among them, and whether a beat fell in any of them.
 
 Pure (no I/O, no clock): the output task feeds it and takes a :class:`Summary` per tick.
 """
@@ -29,6 +29,7 @@ class Summary:
     peak: float
     zero_crossing_rate: float
     onset: float
+    beat: bool = False
 
 
 class Collector:
@@ -42,6 +43,7 @@ class Collector:
         self._peak = 0.0
         self._crossings = 0.0
         self._onset = 0.0
+        self._beat = False
 
     def add(self, spectrum: Spectrum) -> None:
         self._latest = spectrum
@@ -50,6 +52,7 @@ class Collector:
         self._peak = max(self._peak, spectrum.peak)
         self._crossings += spectrum.zero_crossing_rate
         self._onset = max(self._onset, self._onsets.push(spectrum.flux, spectrum.magnitudes))
+        self._beat |= spectrum.beat
 
     def take(self) -> Summary | None:
         """The summary of what arrived since the last call, or None if nothing did."""
@@ -63,8 +66,10 @@ class Collector:
             peak=self._peak,
             zero_crossing_rate=self._crossings / blocks,
             onset=self._onset,
+            beat=self._beat,
         )
         self._latest = None
         self._blocks = 0
         self._power = self._peak = self._crossings = self._onset = 0.0
+        self._beat = False
         return summary
