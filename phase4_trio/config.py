@@ -339,6 +339,8 @@ class InputConfig:
     buffer_size: int = attrs.field(default=256, validator=_power_of_two)
     low_latency: bool = True
     sample_format: SampleFormat = "float32"
+    standby: bool = True
+    standby_after: Duration = Duration(2000.0)
 
 
 def _fft_size(_inst: object, _attribute: attrs.Attribute[Any], value: FftSize) -> None:

@@ -96,6 +96,10 @@ class Engine:
                 StreamInfo(self.views, self.sample_rate, self.fft_size, self.channels),
             )
         self._last_audio = -1.0
+        self._demand: Demand = None
+        self._demand_changed = trio.Event()
+        self._standing_by = False
+        self.standbys = 0
         self._last_captured = 0
         self.udp_stats = UdpStats()
         self.recorder: WavRecorder | None = None
@@ -148,6 +152,7 @@ class Engine:
         if self.recorder is not None:
             bridge.add_tap(self.recorder)
         self.router.on_demand(self._follow_demand)
+        standby = self.config.input.standby and self.recorder is None
         try:
             with blocks_out, blocks_in, batches_out, batches_in:
                 async with trio.open_nursery() as nursery:
@@ -165,6 +170,8 @@ class Engine:
                     for output in self.outputs:
                         await nursery.start(_named, output.name, output.run, self.router)
                     await nursery.start(_named, "capture", self._capture, bridge)
+                    if standby:
+                        nursery.start_soon(_named, "standby", self._standby)
                     if self.recorder is not None:
                         await nursery.start(_named, "recorder", self._record)
                     task_status.started(self)
@@ -181,12 +188,38 @@ class Engine:
 
     def _follow_demand(self, demand: Demand) -> None:
         """Nobody listens: the bridge rests (no analysis, Trio not woken per block); someone
-        does: deliveries about as often as the most eager subscriber wants spectra."""
-        assert self.bridge is not None
+        does: deliveries about as often as the most eager subscriber wants spectra. A source
+        in standby is woken first, and what the bridge kept from before it paused is let go:
+        it is not the start of the stream the listener will get."""
+        bridge = self.bridge
+        assert bridge is not None
+        self._demand = demand
+        self._demand_changed.set()
         if demand is None:
-            self.bridge.rest()
-        else:
-            self.bridge.listen(demand)
+            bridge.rest()
+            return
+        if self._standing_by:
+            self._standing_by = False
+            bridge.drop_preroll()
+            self._last_audio = time.monotonic()
+            self.source.standby(False)
+        bridge.listen(demand)
+
+    async def _standby(self) -> None:
+        """Pause the source once nothing has needed audio for ``input.standby_after``
+        (:meth:`_follow_demand` wakes it). No recorder runs when this task does."""
+        linger = self.config.input.standby_after.seconds
+        while True:
+            changed = self._demand_changed = trio.Event()
+            if self._demand is None and not self._standing_by:
+                with trio.move_on_after(linger):
+                    await changed.wait()
+                if not changed.is_set():
+                    self._standing_by = True
+                    self.source.standby(True)
+                    self.standbys += 1
+                    continue
+            await changed.wait()
 
     async def _capture(self, bridge: CaptureBridge, *, task_status: trio.TaskStatus[None]) -> None:
         """The source; once it has stopped, for whatever reason, the recorder is told to
@@ -255,6 +288,8 @@ class Engine:
 
     def health(self) -> tuple[bool, str]:
         state = self.source.state
+        if self._standing_by:
+            return True, "ok: standby (capture paused until a client connects)"
         if state is not CaptureState.RUNNING:
             return False, f"capture {state.value}"
         if self._last_audio < 0:
@@ -299,6 +334,18 @@ class Engine:
                 )
             )
         collected += self.source.metrics()
+        collected += [
+            m.gauge(
+                "phase4_capture_standby",
+                "1 while capture is paused because nothing needs audio.",
+                self._standing_by,
+            ),
+            m.counter(
+                "phase4_capture_standbys_total",
+                "Times capture paused because nothing needed audio.",
+                self.standbys,
+            ),
+        ]
         if self.processor is not None:
             collected += self.processor.stats.metrics()
         collected += self.router.stats.metrics(self.router.subscriptions)

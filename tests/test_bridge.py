@@ -281,6 +281,31 @@ async def test_an_unpaced_source_waiting_for_room_is_delivered_to_at_a_slow_rate
     assert [b.data[0, 0] for b in blocks] == list(range(1, pushed))
 
 
+async def test_dropping_the_preroll_lets_it_go_and_starts_a_new_stream() -> None:
+    """What the source pauses on (standby) is not delivered when it resumes: the first block
+    captured after starts the stream, with no warm-up from before the pause."""
+    bridge, receive = make(preroll=2)
+    bridge.listen(0.0)
+    bridge.push(block(0), 100.0)
+    await trio.sleep(0.05)
+    bridge.release(take(receive))
+    bridge.rest()
+    for i in range(1, 4):
+        bridge.push(block(i), 100.0 + i * PERIOD)
+    assert bridge.waiting == 2
+    bridge.drop_preroll()
+    assert (bridge.waiting, bridge.stats.resting) == (0, 3)
+    bridge.listen(0.0)
+    assert bridge.stats.delivered == 1  # nothing waited
+    bridge.push(block(9), 101.0)
+    await trio.sleep(0.05)
+    (first,) = take(receive)
+    assert first.data[0, 0] == 9
+    assert first.flags == BlockFlag.STREAM_START
+    bridge.release([first])
+    assert conserved(bridge)
+
+
 async def test_preroll_must_leave_room_in_the_ring() -> None:
     with pytest.raises(ValueError, match="preroll"):
         make(slots=8, preroll=8)

@@ -297,6 +297,33 @@ async def test_cancellation_closes_the_stream(virtual_audio: VirtualAudio) -> No
     assert source.callbacks == count
 
 
+async def test_standby_stops_the_stream_and_resumes_it_with_the_tone(
+    virtual_audio: VirtualAudio,
+) -> None:
+    """Standby stops PortAudio's stream (no callbacks, no reconnection taken for a stall);
+    leaving it restarts the same stream, and a tone played then comes back whole."""
+    async with capturing(device_config()) as (source, captured, _bridge):
+        await wait_until(lambda: len(captured.blocks) >= 20, 5, "20 blocks")
+        stream = source._stream
+        source.standby(True)
+        await wait_until(lambda: source.state is CaptureState.STANDBY, 2, "standby")
+        count = source.callbacks
+        await trio.sleep(source.poll_interval * 3)
+        assert source.callbacks == count
+        assert not stream.active
+        source.standby(False)
+        await wait_until(lambda: source.callbacks > count + 10, 2, "callbacks again")
+        assert source.state is CaptureState.RUNNING
+        assert source._stream is stream and stream.active
+        start = len(captured.blocks)
+        await virtual_audio.play(tone(1000.0, 0.5, 1.0))
+        await trio.sleep(0.3)
+        steady = steady_part(captured.audio(start)[:, 0])
+    assert abs(peak_frequency(steady) - 1000.0) <= RATE / ANALYSIS
+    assert 0.9 <= len(steady) / RATE <= 1.0
+    assert (source.restarts, source.open_failures) == (0, 0)
+
+
 # ------------------------------------------------------------------ open_device checks
 
 

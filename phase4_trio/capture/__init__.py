@@ -33,6 +33,11 @@ class CaptureSource(Protocol):
         """The source's own counters (a device's reconnections), for /metrics."""
         ...
 
+    def standby(self, on: bool) -> None:
+        """Pause capturing (``on``) while nothing needs audio, or capture again. Returns at
+        once, from the Trio thread; the source's own task or thread does the work."""
+        ...
+
     async def run(
         self,
         bridge: CaptureBridge,

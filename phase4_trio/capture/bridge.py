@@ -390,6 +390,19 @@ class CaptureBridge:
         if self._room_wanted and not self.congested():
             self._room.set()
 
+    def drop_preroll(self) -> None:
+        """The source paused: what waits is from before, so it is let go (counted ``resting``)
+        and the next listener's stream starts with the first block captured after."""
+        inbox = self._inbox
+        while inbox:
+            try:
+                _index, slot, _time, _status = inbox.popleft()
+            except IndexError:
+                break
+            self._free.append(slot)
+            self.stats.resting += 1
+        self._starting = True
+
     def discard_waiting(self) -> None:
         """Shutdown: what still waits in the inbox is counted ``late`` and its slots freed."""
         inbox = self._inbox

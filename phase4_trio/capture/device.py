@@ -114,6 +114,11 @@ class DeviceCapture:
         # default then; otherwise to the device with the same name (its index may change).
         self._reconnect_spec: int | str = -1 if config.device == -1 else device.name
         self._stream: Any = None
+        # Standby: what the engine wants, told by standby(); the watch loop follows it.
+        self._standby_wanted = False
+        self._standby_changed = trio.Event()
+        # Set while the stream is stopped on purpose, so its finished callback is no loss.
+        self._paused = False
         self._last_callback = 0.0
         self._times = np.zeros(self._PERIODS, dtype=np.float64)
 
@@ -159,7 +164,7 @@ class DeviceCapture:
             dtype=self.dtype,
             latency=self.latency,
             callback=self._make_callback(bridge),
-            finished_callback=finished.set,
+            finished_callback=lambda: None if self._paused else finished.set(),
         )
         try:
             self._last_callback = time.monotonic()
@@ -251,11 +256,53 @@ class DeviceCapture:
                 with trio.CancelScope(shield=True):
                     await self._close(stream)
 
+    def standby(self, on: bool) -> None:
+        if on != self._standby_wanted:
+            self._standby_wanted = on
+            self._standby_changed.set()
+
+    async def _follow_standby(self, stream: Any) -> str | None:
+        """Stop or restart the stream as :meth:`standby` asked; the reason if that failed.
+
+        The stream stays open, only stopped: restarting it delivers the first block within
+        about two block periods here, where opening a new one on PulseAudio takes 1.5 s.
+        """
+        if self._standby_wanted:
+            self._paused = True
+            try:
+                await trio.to_thread.run_sync(stream.stop)
+            except Exception as error:
+                self._paused = False
+                return f"PortAudio error on stop: {_one_line(error)}"
+            self.state = CaptureState.STANDBY
+            log.info("capture from %s paused: nothing needs audio", self.device.label())
+            return None
+        self._last_callback = time.monotonic()
+        try:
+            await trio.to_thread.run_sync(stream.start)
+        except Exception as error:
+            return f"cannot restart the stream: {_one_line(error)}"
+        finally:
+            self._paused = False
+        self.state = CaptureState.RUNNING
+        log.info("capture from %s resumed", self.device.label())
+        return None
+
     async def _watch(self, finished: threading.Event) -> str:
-        """Return, with the reason, once the current stream is dead."""
+        """Return, with the reason, once the current stream is dead; meanwhile stop and
+        restart it as :meth:`standby` asks (at once, not at the next poll)."""
         stream = self._stream
         while True:
-            await trio.sleep(self.poll_interval)
+            with trio.move_on_after(self.poll_interval):
+                await self._standby_changed.wait()
+            if self._standby_changed.is_set():
+                self._standby_changed = trio.Event()
+            if self._standby_wanted != (self.state is CaptureState.STANDBY):
+                failed = await self._follow_standby(stream)
+                if failed is not None:
+                    return failed
+            if self.state is CaptureState.STANDBY:
+                continue
             if finished.is_set():
                 return "the stream finished (device or sound server gone)"
             try:

@@ -30,16 +30,27 @@ MAX_SLEEP = 0.05
 UNPACED_BATCH = 16
 
 
-def run_paced(period: float, stop: threading.Event, tick: Callable[[], None]) -> None:
+def run_paced(
+    period: float,
+    stop: threading.Event,
+    tick: Callable[[], None],
+    awake: threading.Event | None = None,
+) -> None:
     """Call ``tick`` every ``period`` seconds on an absolute grid until ``stop`` is set.
 
     A late wake-up shortens the next sleep instead of accumulating lag; after a stall of over
     a second the grid restarts from now rather than catching up in a burst. A plain sleep
     costs less CPU than an Event wait here; the stop flag is seen within :data:`MAX_SLEEP`.
+    While ``awake`` is clear nothing is called (standby); once set, the grid restarts from now
+    with a tick at once.
     """
     start = time.monotonic()
     ticks = 0
     while not stop.is_set():
+        if awake is not None and not awake.is_set():
+            if awake.wait(MAX_SLEEP):
+                start, ticks = time.monotonic(), 0
+            continue
         delay = start + ticks * period - time.monotonic()
         if delay > 0:
             time.sleep(min(delay, MAX_SLEEP))
@@ -136,9 +147,21 @@ class SyntheticSource:
         self.channels = generator.channels
         self.description = type(generator).__name__.removesuffix("Generator").lower()
         self.state = CaptureState.IDLE
+        self._awake = threading.Event()
+        self._awake.set()
 
     def metrics(self) -> list[m.Metric]:
         return []
+
+    def standby(self, on: bool) -> None:
+        if on:
+            self._awake.clear()
+            if self.state is CaptureState.RUNNING:
+                self.state = CaptureState.STANDBY
+        else:
+            self._awake.set()
+            if self.state is CaptureState.STANDBY:
+                self.state = CaptureState.RUNNING
 
     async def run(
         self,
@@ -186,7 +209,7 @@ class SyntheticSource:
             self.generator.fill(buffer)
             bridge.push(buffer, time.time())
 
-        run_paced(self.block_size / self.sample_rate, stop, tick)
+        run_paced(self.block_size / self.sample_rate, stop, tick, self._awake)
 
     def _unpaced(self, bridge: CaptureBridge, stop: threading.Event) -> None:
         """As fast as the pipeline takes blocks (the throughput benchmark): generated
@@ -194,6 +217,8 @@ class SyntheticSource:
         buffer = np.zeros((UNPACED_BATCH * self.block_size, self.channels), dtype=np.float32)
         blocks = [buffer[i : i + self.block_size] for i in range(0, len(buffer), self.block_size)]
         while not stop.is_set():
+            if not self._awake.wait(MAX_SLEEP):
+                continue
             self.generator.fill(buffer)
             for block in blocks:
                 while bridge.congested():
