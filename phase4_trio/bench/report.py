@@ -72,15 +72,25 @@ def checks_for(formats: list[str], soak: bool) -> list[Check]:
         Check("callback_max_us", "callback time max", "µs", _dig("callback_us", "max")),
         Check(
             "idle_cpu_percent",
-            "CPU, no client",
+            "CPU, no client (standby, the default)",
             "% of a core",
-            _dig("idle", "engine", "cpu_percent"),
+            _dig("idle", "standby", "cpu_percent"),
             "<=",
             1,
         ),
         Check(
+            "standby_cpu_vs_copy_floor",
+            "CPU, no client (standby), against the copy floor",
+            "% of a core",
+            _dig("idle", "standby", "cpu_percent"),
+            "<=",
+            0.2,
+            copy_cpu,
+            "bare paced copy",
+        ),
+        Check(
             "idle_cpu_vs_copy_floor",
-            "CPU, no client, against the copy floor",
+            "CPU, no client, capture kept on, against the copy floor",
             "% of a core",
             _dig("idle", "engine", "cpu_percent"),
             "<=",
@@ -90,7 +100,7 @@ def checks_for(formats: list[str], soak: bool) -> list[Check]:
         ),
         Check(
             "idle_cpu_vs_one_client",
-            "CPU, no client, against one client",
+            "CPU, no client, capture kept on, against one client",
             "% of a core",
             _dig("idle", "engine", "cpu_percent"),
             "<=",
@@ -117,6 +127,20 @@ def checks_for(formats: list[str], soak: bool) -> list[Check]:
             "first frame after rest, max",
             "ms",
             _dig("idle", "first_frame_ms", "max"),
+        ),
+        Check(
+            "first_frame_standby_p50_ms",
+            "first frame after standby, p50",
+            "ms",
+            _dig("idle", "first_frame_standby_ms", "p50"),
+            "<=",
+            11.6,
+        ),
+        Check(
+            "first_frame_standby_max_ms",
+            "first frame after standby, max",
+            "ms",
+            _dig("idle", "first_frame_standby_ms", "max"),
         ),
     ]
     for fmt in formats:
@@ -291,8 +315,35 @@ def _peer_checks() -> list[Check]:
             optional=True,
         ),
         Check(
+            "peer.phase4_standby_cpu_percent",
+            "device: CPU, no client (standby)",
+            "% of a core",
+            _dig(*device, "standby", "cpu_percent"),
+            "<=",
+            0.1,
+            _dig("peer", "device_floor", "cpu_percent"),
+            "the device floor",
+            optional=True,
+        ),
+        Check(
+            "peer.phase4_first_frame_standby_p50_ms",
+            "device: first frame after standby, p50",
+            "ms",
+            _dig(*device, "first_frame_standby_ms", "p50"),
+            "<=",
+            23.2,
+            optional=True,
+        ),
+        Check(
+            "peer.phase4_first_frame_standby_max_ms",
+            "device: first frame after standby, max",
+            "ms",
+            _dig(*device, "first_frame_standby_ms", "max"),
+            optional=True,
+        ),
+        Check(
             "peer.phase4_idle_cpu_percent",
-            "device: CPU, no client",
+            "device: CPU, no client, capture kept on",
             "% of a core",
             _dig(*device, "idle", "cpu_percent"),
             "<=",
@@ -550,9 +601,14 @@ the same input).
   every block of the real-time windows (1, 10 and 100 full-rate clients, so every block wakes
   Trio), paced tone source. It starts once the thread holds the GIL (as a PortAudio
   callback's Python code does), and includes the token call.
-- **No client**: the engine resting (nobody listening) for a window; then ten times a client
-  connects to the resting engine and the time from its finished handshake to its first
-  message is taken (**first frame after rest**).
+- **No client**, twice: with capture kept on (`input.standby: false`), the engine resting
+  (nobody listening) for a window, then ten times a client connects and the time from its
+  finished handshake to its first message is taken (**first frame after rest**); then with
+  standby (the default; linger shortened to 0.5 s), the engine's capture paused for a window,
+  then ten times a client connects to the paused engine (**first frame after standby**). On
+  the device the same two, in the peer part: standby stops PortAudio's stream, and the first
+  frame waits for the restarted stream's first block (about 8 ms on the null sink), hence its
+  target of four block periods where the tone source's is two.
 - **The page's client**: what `static/connection.js` opens by default,
   `?format=f32&fps=60&resolution=fine`.
 - **Latency**: the client's `time.time()` on receipt minus the message's `captureTime` (the
@@ -586,7 +642,7 @@ the same input).
 - **Fewer wake-ups**: a client that asks for at most F spectra a second (the page: 60) makes
   the bridge deliver batches about F times a second, so each wake-up carries ~3 blocks (one FFT
   call for all of them) and the client's task wakes once per delivery. With nobody listening,
-  the bridge does not wake Trio at all.
+  the bridge does not wake Trio at all, and after `input.standby_after` nothing is captured.
 - **The token call**: `run_sync_soon` writes one byte to Trio's wake-up socket, and the write
   lets go of the GIL; the Trio thread it has just woken often takes the GIL first, and the
   callback then waits for it before it can return. That wait, not the copy, sets the

@@ -9,8 +9,9 @@ for one line from the client process.
 Scenarios, in order (each figure keyed as in :data:`report.CHECKS`):
 
 ``idle``
-    paced tone source, no client: the CPU share of an engine that rests; then the first
-    frame's latency for a client connecting to the resting engine, a few times over.
+    paced tone source, no client: the CPU share of an engine that rests with capture kept
+    on (``input.standby`` false), then of one in standby (capture paused, the default); each
+    time the first frame's latency for a client connecting to it, a few times over.
 ``realtime``
     paced tone source; 1, then 10 ``trio-websocket`` clients, then 100 clients of the
     many-client implementation (``raw`` by default): callback time (over all three windows),
@@ -29,7 +30,8 @@ Scenarios, in order (each figure keyed as in :data:`report.CHECKS`):
 ``peer``
     cava and the engine on the same virtual device with the same signal playing
     (:mod:`.peer`): cava at 60 updates a second and at the block rate; the engine with no
-    client, one client at full rate, and one client at the page's rate. Skipped, with the
+    client (as ``idle``, on the device: PortAudio's stream stopped and restarted), one client
+    at full rate, and one client at the page's rate. Skipped, with the
     reason, where cava or the virtual device is missing.
 ``soak`` (``--soak`` only)
     paced, 10 clients, RSS sampled every few seconds for ``soak_seconds``.
@@ -55,8 +57,8 @@ import orjson
 import trio
 import trio_websocket
 
-from ..capture import pulse
-from ..config import Config, deep_merge, structure_config, unstructure_config
+from ..capture import CaptureState, pulse
+from ..config import Config, Duration, deep_merge, structure_config, unstructure_config
 from ..engine import Engine
 from . import peer
 from .client import percentiles
@@ -69,6 +71,8 @@ PAGE_FPS = 60
 #: the fine spectrum's bins.
 PAGE_QUERY = f"format=f32&fps={PAGE_FPS}&resolution=fine"
 FIRST_FRAME_TRIALS = 10
+# The standby rows' linger: short, so each first-frame trial need not wait the default 2 s.
+STANDBY_AFTER = "0.5s"
 FANOUT_STEPS = (1, 10, 50, 100, 200, 300)
 FANOUT_INCREMENT = 100
 REALTIME_SHARE = 0.95
@@ -91,11 +95,12 @@ def binary_available() -> bool:
     return True
 
 
-def bench_config(source: str) -> Config:
-    """Defaults, an ephemeral port, room for every fan-out step."""
+def bench_config(source: str, *, standby: bool = False) -> Config:
+    """Defaults, an ephemeral port, room for every fan-out step; capture always on unless
+    ``standby`` (then after :data:`STANDBY_AFTER`, so the bench need not wait the default)."""
     overrides: dict[str, Any] = {
         "log_level": "warning",
-        "input": {"source": source},
+        "input": {"source": source, "standby": standby, "standby_after": STANDBY_AFTER},
         "transport": {"websocket_address": "127.0.0.1:0", "max_clients": 8192},
     }
     return structure_config(deep_merge(unstructure_config(Config()), overrides))
@@ -218,8 +223,10 @@ async def client_process(url: str, implementation: str) -> AsyncIterator[ClientP
 
 
 @asynccontextmanager
-async def running_engine(source: str, *, paced: bool) -> AsyncIterator[Engine]:
-    engine = Engine(bench_config(source), paced=paced)
+async def running_engine(
+    source: str, *, paced: bool, standby: bool = False
+) -> AsyncIterator[Engine]:
+    engine = Engine(bench_config(source, standby=standby), paced=paced)
     async with trio.open_nursery() as nursery:
         await nursery.start(engine.run)
         try:
@@ -311,18 +318,40 @@ class Suite:
         return out
 
     async def idle(self) -> dict[str, Any]:
-        """The engine with nobody listening, then the first frame of a client that connects."""
+        """The engine with nobody listening, capture kept on (resting) and in standby (the
+        default); each time the first frame of a client that connects."""
+        return await self._idle(self.options.source)
+
+    async def _idle(self, source: str) -> dict[str, Any]:
         seconds = self.options.seconds
-        self.progress(f"idle: no client, {seconds:g} s")
-        async with running_engine(self.options.source, paced=True) as engine:
+        self.progress(f"idle [{source}]: no client, capture on, {seconds:g} s")
+        async with running_engine(source, paced=True) as engine:
             await trio.sleep(self.warmup)
             window = Window(engine)
             window.open()
             await trio.sleep(seconds)
             figures = window.close()
-            self.progress(f"idle: first frame after rest, {FIRST_FRAME_TRIALS} clients")
+            self.progress(f"idle [{source}]: first frame after rest, {FIRST_FRAME_TRIALS} clients")
             first = await first_frame_latency(engine, FIRST_FRAME_TRIALS)
-        return {"engine": figures, "first_frame_ms": first}
+        self.progress(f"idle [{source}]: no client, standby, {seconds:g} s")
+        async with running_engine(source, paced=True, standby=True) as engine:
+            await standing_by(engine)
+            window = Window(engine)
+            window.open()
+            await trio.sleep(seconds)
+            standby = window.close()
+            self.progress(
+                f"idle [{source}]: first frame after standby, {FIRST_FRAME_TRIALS} clients"
+            )
+            first_after_standby = await first_frame_latency(
+                engine, FIRST_FRAME_TRIALS, standby=True
+            )
+        return {
+            "engine": figures,
+            "first_frame_ms": first,
+            "standby": standby,
+            "first_frame_standby_ms": first_after_standby,
+        }
 
     async def peer(self) -> dict[str, Any]:
         """cava and the engine on the same virtual device, the same signal playing."""
@@ -344,16 +373,14 @@ class Suite:
         return out
 
     async def _device_windows(self) -> dict[str, Any]:
-        seconds = self.options.seconds
         out: dict[str, Any] = {}
         for name, value in (pulse.virtual_env(os.environ) or {}).items():
             os.environ.setdefault(name, value)  # before PortAudio is first loaded
+        idle = await self._idle("device")
+        out["idle"] = idle["engine"]
+        out["standby"] = idle["standby"]
+        out["first_frame_standby_ms"] = idle["first_frame_standby_ms"]
         async with running_engine("device", paced=True) as engine:
-            await trio.sleep(self.warmup)
-            window = Window(engine)
-            window.open()
-            await trio.sleep(seconds)
-            out["idle"] = window.close()
             for name, url in (("full", ws_url(engine, "json")), ("page", page_url(engine))):
                 async with client_process(url, "raw") as clients:
                     measured = await self._window(engine, clients, 1, "raw", callbacks=False)
@@ -471,12 +498,24 @@ class Suite:
         }
 
 
-async def first_frame_latency(engine: Engine, trials: int) -> dict[str, float | int]:
+async def standing_by(engine: Engine) -> None:
+    """Wait for the engine to pause capture (at most ten times :data:`STANDBY_AFTER`)."""
+    with trio.fail_after(10 * Duration.parse(STANDBY_AFTER).seconds):
+        while engine.source.state is not CaptureState.STANDBY:  # noqa: ASYNC110 (polled)
+            await trio.sleep(0.05)
+
+
+async def first_frame_latency(
+    engine: Engine, trials: int, *, standby: bool = False
+) -> dict[str, float | int]:
     """Milliseconds from a finished handshake to the first message, for a client that
-    connects to a resting engine (each trial waits for the engine to rest again)."""
+    connects to a resting engine, or with ``standby`` to one whose capture is paused (each
+    trial waits for the engine to rest or pause again)."""
     latencies = []
     for _ in range(trials):
         await trio.sleep(0.3)
+        if standby:
+            await standing_by(engine)
         assert engine.bridge is not None and not engine.bridge.listening
         async with trio_websocket.open_websocket_url(ws_url(engine, "json")) as ws:
             started = time.perf_counter()
