@@ -50,6 +50,7 @@ TARGET_KEYS = [
     "{fmt}.frames_per_cpu_second",
     "{fmt}.fanout_clients",
     "{fmt}.rss_1_mb",
+    "analysis.tempo_beat_percent_of_block",
 ]
 INFO_KEYS = [
     "callback_p50_us",
@@ -65,6 +66,16 @@ INFO_KEYS = [
     "reference.wake_floor_cpu_percent",
     "reference.copy_floor_cpu_percent",
     "reference.copy_p99_us",
+    "analysis.fft_flux_us",
+    "analysis.tempo_beat_us",
+    "analysis.analyzer_rest_us",
+    "analysis.fine_spectrum_us",
+    "analysis.views_us",
+    "analysis.frames_us",
+    "analysis.total_us",
+    "analysis.total_percent_of_block",
+    "analysis.tempo_beat_percent_of_analysis",
+    "analysis.tempo_update_us",
 ]
 
 
@@ -148,6 +159,9 @@ def test_short_run_measured_real_traffic(short_run: tuple[dict[str, Any], Path])
     # paused capture costs less than capture kept on
     assert results["idle"]["standby"]["cpu_percent"] < results["idle"]["engine"]["cpu_percent"]
     assert "peer" not in results
+    analysis = results["analysis"]
+    assert analysis["fft_size"] == 4096 and analysis["block_size"] == 256
+    assert analysis["tempo_beat"]["updates"] > 0
     machine = result["machine"]
     assert machine["nproc"] >= 1 and machine["cpu_model"] and machine["python"]
     assert "numpy" in machine["versions"]
@@ -209,6 +223,80 @@ def test_evaluate_marks_misses_ratios_and_missing_values() -> None:
     rows = {row["key"]: row for row in report.evaluate({"formats": {}}, ["json"], soak=True)}
     assert rows["json.fanout_clients"]["status"] == "MISS"  # not measured is a miss, not a pass
     assert rows["soak_growth_mb"]["value"] is None
+
+
+def _analysis_results(tempo_us: float) -> dict[str, Any]:
+    """Made-up analysis figures (µs per block) in the shape of ``analysis_breakdown``."""
+    period = 1e6 * 256 / 44100
+    us = {
+        "fft_flux": 40.0,
+        "tempo_beat": tempo_us,
+        "analyzer_rest": 50.0,
+        "fine_spectrum": 100.0,
+        "views": 500.0,
+        "frames": 120.0,
+    }
+    total = sum(us.values())
+    return {
+        "block_period_us": period,
+        "us": us,
+        "total_us": total,
+        "total_percent_of_block": 100 * total / period,
+        "tempo_beat": {
+            "us": tempo_us,
+            "percent_of_block": 100 * tempo_us / period,
+            "percent_of_analysis": 100 * tempo_us / total,
+            "update_us": 40 * tempo_us,
+        },
+    }
+
+
+@pytest.mark.parametrize(("tempo_us", "status"), [(30.0, "ok"), (700.0, "MISS")])
+def test_analysis_rows_render_and_a_slow_tracker_misses(tempo_us: float, status: str) -> None:
+    """Tempo + beat over a tenth of the block period (580 µs at 256 / 44.1 kHz) is a miss;
+    every analysis row reaches the table and the doc, the tracker's ratio to the FFT + flux
+    beside it."""
+    results = {"analysis": _analysis_results(tempo_us), "formats": {}}
+    rows = {row["key"]: row for row in report.evaluate(results, [], soak=False)}
+    analysis = {key: row for key, row in rows.items() if key.startswith("analysis.")}
+    assert len(analysis) == 11
+    assert all(row["value"] is not None for row in analysis.values())
+    target = analysis.pop("analysis.tempo_beat_percent_of_block")
+    assert target["status"] == status
+    assert target["target"] == "≤ 10.0 % of the block period"
+    assert target["value"] == pytest.approx(100 * tempo_us / results["analysis"]["block_period_us"])
+    assert {row["status"] for row in analysis.values()} == {""}
+    assert analysis["analysis.tempo_beat_us"]["ratio"] == pytest.approx(tempo_us / 40.0)
+    assert analysis["analysis.tempo_update_us"]["value"] == 40 * tempo_us
+    checks = list(rows.values())
+    doc = report.markdown(
+        {
+            "date": "2026-01-01 00:00 UTC",
+            "command": "phase4 bench",
+            "machine": report.machine(),
+            "loadavg_start": [],
+            "results": results,
+            "checks": checks,
+        }
+    )
+    table = report.table({"results": results, "checks": checks})
+    for row in [target, *analysis.values()]:
+        assert f"| {row['figure']} | {row['target']} |" in doc
+        assert row["figure"] in table
+    marked = "**MISS**" if status == "MISS" else "ok"
+    assert f"| {target['figure']} | {target['target']} |" in doc
+    line = next(line for line in doc.splitlines() if line.startswith(f"| {target['figure']} |"))
+    assert line.endswith(f"| {marked} |")
+    assert ("tempo + beat per block, against the block period" in table.split("\n\n")[1]) == (
+        status == "MISS"
+    )
+    assert "**Analysis** rows" in doc and "**Tempo + beat**" in doc
+
+
+def test_analysis_not_measured_is_a_miss_not_a_pass() -> None:
+    rows = {row["key"]: row for row in report.evaluate({"formats": {}}, [], soak=False)}
+    assert rows["analysis.tempo_beat_percent_of_block"]["status"] == "MISS"
+    assert rows["analysis.fft_flux_us"]["value"] is None
 
 
 # ------------------------------------------------------------------ the client's parsers

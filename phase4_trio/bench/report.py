@@ -230,7 +230,7 @@ def checks_for(formats: list[str], soak: bool) -> list[Check]:
         checks.append(
             Check("soak_growth_mb", "RSS growth, soak", "MB", _dig("soak", "growth_mb"), "<=", 5)
         )
-    checks += _peer_checks() + _nats_checks() + _reference_checks()
+    checks += _peer_checks() + _nats_checks() + _reference_checks() + _analysis_checks()
     return checks
 
 
@@ -415,6 +415,84 @@ def _reference_checks() -> list[Check]:
             "reference: the same, right after a 5.8 ms sleep, p50",
             "µs",
             _dig(*ref, "cold_wake", "after_sleep_us", "p50"),
+        ),
+    ]
+
+
+def _analysis_checks() -> list[Check]:
+    stage = ("analysis", "us")
+    tempo = ("analysis", "tempo_beat")
+    period = "% of the block period"
+    return [
+        Check(
+            "analysis.fft_flux_us",
+            "analysis per block: block FFT + flux",
+            "µs",
+            _dig(*stage, "fft_flux"),
+        ),
+        Check(
+            "analysis.tempo_beat_us",
+            "analysis per block: tempo + beat",
+            "µs",
+            _dig(*stage, "tempo_beat"),
+            reference=_dig(*stage, "fft_flux"),
+            reference_name="block FFT + flux",
+        ),
+        Check(
+            "analysis.analyzer_rest_us",
+            "analysis per block: the rest of the analyzer (levels, samples, results)",
+            "µs",
+            _dig(*stage, "analyzer_rest"),
+        ),
+        Check(
+            "analysis.fine_spectrum_us",
+            "analysis per block: the fine spectrum (dsp.fft_size points)",
+            "µs",
+            _dig(*stage, "fine_spectrum"),
+        ),
+        Check(
+            "analysis.views_us",
+            "analysis per block: six views (three layouts, two dynamics)",
+            "µs",
+            _dig(*stage, "views"),
+        ),
+        Check(
+            "analysis.frames_us",
+            "analysis per block: JSON frames for 3 clients",
+            "µs",
+            _dig(*stage, "frames"),
+        ),
+        Check(
+            "analysis.total_us",
+            "analysis per block: all of the above",
+            "µs",
+            _dig("analysis", "total_us"),
+        ),
+        Check(
+            "analysis.total_percent_of_block",
+            "analysis per block: all of the above, against the block period",
+            period,
+            _dig("analysis", "total_percent_of_block"),
+        ),
+        Check(
+            "analysis.tempo_beat_percent_of_block",
+            "tempo + beat per block, against the block period",
+            period,
+            _dig(*tempo, "percent_of_block"),
+            "<=",
+            10,
+        ),
+        Check(
+            "analysis.tempo_beat_percent_of_analysis",
+            "tempo + beat per block, share of all of the analysis",
+            "%",
+            _dig(*tempo, "percent_of_analysis"),
+        ),
+        Check(
+            "analysis.tempo_update_us",
+            "tempo + beat, a block that runs the estimate (every 0.25 s)",
+            "µs",
+            _dig(*tempo, "update_us"),
         ),
     ]
 
@@ -627,6 +705,22 @@ the same input).
   last passing step.
 - **CPU / RSS**: `getrusage` deltas of the engine's process over the window (all its threads)
   as a share of one core; RSS from `/proc/self/statm` at the end of the window.
+- **Analysis** rows (`bench/analysis.py`, no engine, no sockets): a drum-like loop at 120 BPM
+  (a kick on every beat, a hi-hat on every off-beat) goes through the analysis one block per
+  batch at the engine's default config (256 at 44.1 kHz, the fine spectrum at `dsp.fft_size`),
+  after 8 s that are not timed, so the tempo tracker's history is full: the analyzer, the fine
+  spectrum, six views (three band layouts under two sets of dynamics options) and a JSON frame
+  for each of 3 clients. Each stage is timed per block with `time.process_time`, the best of 3
+  runs of 2 s of audio. The block FFT + flux and `TempoTracker.push` run again on their own,
+  fed the same blocks, and the rest of the analyzer is its whole time minus theirs. These are
+  warm figures, one block after another; at real time each block runs after a wake-up (the
+  reference rows).
+- **Tempo + beat** is the tracker's mean per block over whole cycles of its updates: the
+  estimate and the phase search run once per 0.25 s of audio (one block in 43) and cost most of
+  it; the row of that block alone shows the step. The target is a real-time budget, the
+  tracker's mean time against the block period it has to fit in (at most a tenth of it). Its
+  cost against the FFT + flux it is fed is shown without a target: the two are of the same
+  order (docs/dsp.md, Tempo and beats → Cost), and neither bounds the other.
 - **NATS** rows (`--nats URLS`, `bench/nats.py`): see docs/scaling.md.
 - **Soak** (`--soak`): 10 clients for 10 minutes; growth is the RSS at the end minus the RSS
   after the first tenth of the run.

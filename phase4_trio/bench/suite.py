@@ -27,6 +27,9 @@ Scenarios, in order (each figure keyed as in :data:`report.CHECKS`):
     reach the client, and frames per CPU-second of the engine.
 ``reference`` (first, before any engine starts)
     what this machine charges for a wake-up and a copy: :mod:`.reference`.
+``analysis`` (next, no engine either)
+    what each stage of one block's analysis costs at the engine's default config, the tempo
+    and beat tracker among them: :func:`.analysis.analysis_breakdown`.
 ``peer``
     cava and the engine on the same virtual device with the same signal playing
     (:mod:`.peer`): cava at 60 updates a second and at the block rate; the engine with no
@@ -58,9 +61,17 @@ import trio
 import trio_websocket
 
 from ..capture import CaptureState, pulse
-from ..config import Config, Duration, deep_merge, structure_config, unstructure_config
+from ..config import (
+    Config,
+    Duration,
+    analysis_fft_size,
+    deep_merge,
+    structure_config,
+    unstructure_config,
+)
 from ..engine import Engine
 from . import peer
+from .analysis import analysis_breakdown
 from .client import percentiles
 from .options import BenchOptions
 from .reference import cold_wake, copy_floor, device_floor, wake_floor
@@ -548,6 +559,14 @@ async def run_suite(options: BenchOptions, progress: Progress) -> dict[str, Any]
             "cold_wake": cold_wake(256, 44100),
         },
     }
+    config = bench_config(options.source)
+    fft_size = analysis_fft_size(config)
+    progress(f"analysis: CPU per block of each stage, tempo + beat included, fft_size {fft_size}")
+    results["analysis"] = analysis_breakdown(
+        fft_size=fft_size,
+        block_size=config.input.buffer_size,
+        sample_rate=config.input.sample_rate,
+    )
     results["idle"] = await suite.idle()
     per_format: dict[str, dict[str, Any]] = {fmt: {} for fmt in formats}
     # Real time first for every format: its RSS must not carry what hundreds of fan-out
