@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 import trio
 import trio_websocket
 
@@ -44,6 +45,17 @@ def listening_bridge(
     )
     bridge.listen(0.0)
     return bridge, receive
+
+
+async def wait_until(predicate: Callable[[], bool], seconds: float, what: str) -> None:
+    """Poll: a capture thread (PortAudio's, or a synthetic source's) changes what is read,
+    and it cannot set a trio.Event."""
+    try:
+        with trio.fail_after(seconds):
+            while not predicate():  # noqa: ASYNC110
+                await trio.sleep(0.02)
+    except trio.TooSlowError:
+        pytest.fail(f"timed out after {seconds} s waiting for {what}", pytrace=False)
 
 
 async def take_blocks(receive: trio.MemoryReceiveChannel[Block]) -> list[Block]:

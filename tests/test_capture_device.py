@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import attrs
@@ -24,7 +24,7 @@ import pytest
 import trio
 
 from audio_fixtures import VirtualAudio, tone, virtual_audio
-from engine_helpers import listening_bridge, take_blocks
+from engine_helpers import listening_bridge, take_blocks, wait_until
 from phase4_trio.capture import Block, CaptureBridge, open_source
 from phase4_trio.capture.device import DeviceCapture, open_device
 from phase4_trio.capture.state import CaptureState
@@ -82,16 +82,6 @@ async def capturing(
             await nursery.start(source.run, bridge)
         yield source, captured, bridge
         nursery.cancel_scope.cancel()
-
-
-async def wait_until(predicate: Callable[[], bool], seconds: float, what: str) -> None:
-    """Poll: the counters are written by PortAudio's thread, which cannot set a trio.Event."""
-    try:
-        with trio.fail_after(seconds):
-            while not predicate():  # noqa: ASYNC110
-                await trio.sleep(0.02)
-    except trio.TooSlowError:
-        pytest.fail(f"timed out after {seconds} s waiting for {what}", pytrace=False)
 
 
 def steady_part(x: np.ndarray, block: int = 256) -> np.ndarray:

@@ -4,29 +4,24 @@ back with the first client. Real threads and sockets, so real time (short linger
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 import trio
 import trio_websocket
 
-from engine_helpers import assert_conserved, make_config, receive_json, running_engine, ws_url
+from engine_helpers import (
+    assert_conserved,
+    make_config,
+    receive_json,
+    running_engine,
+    wait_until,
+    ws_url,
+)
 from phase4_trio.capture import CaptureState
 from phase4_trio.capture.synthetic import run_paced
 from phase4_trio.engine import Engine
 
 LINGER = "200ms"
-
-
-async def wait_until(predicate: Callable[[], bool], what: str, seconds: float = 5.0) -> None:
-    """Poll: the source's thread changes what is read, and it cannot set a trio.Event."""
-    try:
-        with trio.fail_after(seconds):
-            while not predicate():  # noqa: ASYNC110
-                await trio.sleep(0.02)
-    except trio.TooSlowError:
-        pytest.fail(f"timed out after {seconds} s waiting for {what}", pytrace=False)
 
 
 def standing_by(engine: Engine) -> bool:
@@ -38,7 +33,7 @@ async def test_capture_pauses_when_nothing_needs_audio_and_resumes_for_a_client(
     async with running_engine(config) as engine:
         bridge, processor = engine.bridge, engine.processor
         assert bridge is not None and processor is not None
-        await wait_until(lambda: standing_by(engine), "standby")
+        await wait_until(lambda: standing_by(engine), 5, "standby")
         assert engine.health() == (True, "ok: standby (capture paused until a client connects)")
         metrics = engine.render_metrics()
         assert "phase4_capture_standby 1" in metrics
@@ -59,7 +54,7 @@ async def test_capture_pauses_when_nothing_needs_audio_and_resumes_for_a_client(
             assert second["frameCount"] == first["frameCount"] + 1
             assert engine.health()[1] == "ok: audio flowing"
         # the client has gone: after the linger, standby again
-        await wait_until(lambda: standing_by(engine), "standby after the client left")
+        await wait_until(lambda: standing_by(engine), 5, "standby after the client left")
         assert engine.standbys == 2
         bridge.close()
         assert_conserved(engine)
