@@ -51,6 +51,7 @@ TARGET_KEYS = [
     "{fmt}.fanout_clients",
     "{fmt}.rss_1_mb",
     "analysis.tempo_beat_percent_of_block",
+    "encode_once.clients_100_us",
 ]
 INFO_KEYS = [
     "callback_p50_us",
@@ -76,6 +77,8 @@ INFO_KEYS = [
     "analysis.total_percent_of_block",
     "analysis.tempo_beat_percent_of_analysis",
     "analysis.tempo_update_us",
+    "encode_once.clients_3_us",
+    "first_frame_standby_max_ms",
 ]
 
 
@@ -218,6 +221,10 @@ def test_evaluate_marks_misses_ratios_and_missing_values() -> None:
     assert rows["idle_cpu_percent"]["status"] == "ok"  # standby 0.1 %, target 1 %
     assert rows["standby_cpu_vs_copy_floor"]["status"] == "ok"  # 0.1x, target 0.2x
     assert rows["first_frame_standby_p50_ms"]["status"] == "MISS"  # not measured
+    encode_once = {"analysis_clients": {"clients": {"3": 500.0, "100": 800.0}}, "formats": {}}
+    rows = {row["key"]: row for row in report.evaluate(encode_once, [], soak=False)}
+    assert rows["encode_once.clients_100_us"]["ratio"] == pytest.approx(1.6)
+    assert rows["encode_once.clients_100_us"]["status"] == "MISS"  # 1.6x the 3 clients, target 1.5x
     assert rows["idle_cpu_vs_one_client"]["status"] == "MISS"  # no one-client figure
     assert rows["peer.phase4_full_cpu_us"]["status"] == "skipped"
     rows = {row["key"]: row for row in report.evaluate({"formats": {}}, ["json"], soak=True)}

@@ -494,6 +494,22 @@ def _analysis_checks() -> list[Check]:
             "µs",
             _dig(*tempo, "update_us"),
         ),
+        Check(
+            "encode_once.clients_3_us",
+            "analysis, six views and frames per block, 3 clients on 3 layouts",
+            "µs",
+            _dig("analysis_clients", "clients", "3"),
+        ),
+        Check(
+            "encode_once.clients_100_us",
+            "analysis, six views and frames per block, 100 clients on 3 layouts",
+            "µs",
+            _dig("analysis_clients", "clients", "100"),
+            "<=",
+            1.5,
+            _dig("analysis_clients", "clients", "3"),
+            "3 clients",
+        ),
     ]
 
 
@@ -721,6 +737,10 @@ the same input).
   tracker's mean time against the block period it has to fit in (at most a tenth of it). Its
   cost against the FFT + flux it is fed is shown without a target: the two are of the same
   order (docs/dsp.md, Tempo and beats → Cost), and neither bounds the other.
+- **Encode-once** rows: the same analysis and six views on a busier signal (noise bursts over
+  a tone), then a JSON frame for each of 3 and of 100 clients spread over the three layouts
+  (best of 2 runs of 1 s of audio). Views and frame bodies are built once per spectrum and
+  option set, whatever the number of clients, so the 100 must cost at most 1.5× the 3.
 - **NATS** rows (`--nats URLS`, `bench/nats.py`): see docs/scaling.md.
 - **Soak** (`--soak`): 10 clients for 10 minutes; growth is the RSS at the end minus the RSS
   after the first tenth of the run.

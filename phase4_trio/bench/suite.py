@@ -29,7 +29,9 @@ Scenarios, in order (each figure keyed as in :data:`report.CHECKS`):
     what this machine charges for a wake-up and a copy: :mod:`.reference`.
 ``analysis`` (next, no engine either)
     what each stage of one block's analysis costs at the engine's default config, the tempo
-    and beat tracker among them: :func:`.analysis.analysis_breakdown`.
+    and beat tracker among them: :func:`.analysis.analysis_breakdown`; then the analysis, six
+    views and a frame for each of 3 and of 100 clients spread over three layouts
+    (:func:`.analysis.analysis_cost`): encode-once makes the 100 cost about what the 3 do.
 ``peer``
     cava and the engine on the same virtual device with the same signal playing
     (:mod:`.peer`): cava at 60 updates a second and at the block rate; the engine with no
@@ -71,7 +73,7 @@ from ..config import (
 )
 from ..engine import Engine
 from . import peer
-from .analysis import analysis_breakdown
+from .analysis import analysis_breakdown, analysis_cost
 from .client import percentiles
 from .options import BenchOptions
 from .reference import cold_wake, copy_floor, device_floor, wake_floor
@@ -567,6 +569,8 @@ async def run_suite(options: BenchOptions, progress: Progress) -> dict[str, Any]
         block_size=config.input.buffer_size,
         sample_rate=config.input.sample_rate,
     )
+    progress("analysis: 3 and 100 clients' frames on three layouts (encode-once)")
+    results["analysis_clients"] = analysis_cost(fft_size=fft_size, seconds=1.0, repeats=2)
     results["idle"] = await suite.idle()
     per_format: dict[str, dict[str, Any]] = {fmt: {} for fmt in formats}
     # Real time first for every format: its RSS must not carry what hundreds of fan-out
