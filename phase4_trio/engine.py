@@ -53,6 +53,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATS_INTERVAL = 0.25
+# In standby nothing is captured: the stats need not be looked at as often (a resume sets the
+# time of the last audio itself).
+STANDBY_STATS_INTERVAL = 2.0
 SILENCE_LIMIT = 1.0
 
 
@@ -266,7 +269,7 @@ class Engine:
             if captured != self._last_captured:
                 self._last_captured = captured
                 self._last_audio = time.monotonic()
-            await trio.sleep(STATS_INTERVAL)
+            await trio.sleep(STANDBY_STATS_INTERVAL if self._standing_by else STATS_INTERVAL)
 
     # ------------------------------------------------------------ host events
 

@@ -690,7 +690,10 @@ the same input).
   pacat`, processes of their own); cava reads its monitor at 60 updates/s and at the block
   rate, writing raw bars to a pipe the bench counts; its CPU comes from `/proc/PID/stat`.
   The engine then runs with `--source device` on the same monitor: no client, one JSON client
-  at full rate (CPU per update received), and the page's client.
+  at full rate (CPU per update received), and the page's client. Every window on the device
+  starts once the stream has delivered its first block and a warm-up has passed: PulseAudio's
+  null sink takes up to 2 s to deliver a new stream's first block, and PortAudio spends CPU
+  meanwhile (up to 16 % of a core here) that is no part of the engine's steady state.
 - **Callback time**: `time.perf_counter()` around `CaptureBridge.push` in the capture thread,
   every block of the real-time windows (1, 10 and 100 full-rate clients, so every block wakes
   Trio), paced tone source. It starts once the thread holds the GIL (as a PortAudio

@@ -339,7 +339,7 @@ class Suite:
         seconds = self.options.seconds
         self.progress(f"idle [{source}]: no client, capture on, {seconds:g} s")
         async with running_engine(source, paced=True) as engine:
-            await trio.sleep(self.warmup)
+            await self._settle(engine)
             window = Window(engine)
             window.open()
             await trio.sleep(seconds)
@@ -394,6 +394,7 @@ class Suite:
         out["standby"] = idle["standby"]
         out["first_frame_standby_ms"] = idle["first_frame_standby_ms"]
         async with running_engine("device", paced=True) as engine:
+            await self._settle(engine)
             for name, url in (("full", ws_url(engine, "json")), ("page", page_url(engine))):
                 async with client_process(url, "raw") as clients:
                     measured = await self._window(engine, clients, 1, "raw", callbacks=False)
@@ -403,6 +404,16 @@ class Suite:
                 )
                 out[name] = measured
         return out
+
+    async def _settle(self, engine: Engine) -> None:
+        """Wait for the first captured block, then warm up: a PortAudio stream on PulseAudio
+        takes up to 2 s to deliver its first block, and spends CPU meanwhile that is not the
+        engine's steady state."""
+        assert engine.bridge is not None
+        with trio.fail_after(10):
+            while not engine.bridge.stats.captured:  # noqa: ASYNC110 (the audio thread counts)
+                await trio.sleep(0.05)
+        await trio.sleep(self.warmup)
 
     async def _window(
         self, engine: Engine, clients: ClientProcess, count: int, client: str, *, callbacks: bool

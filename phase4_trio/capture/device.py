@@ -266,6 +266,8 @@ class DeviceCapture:
 
         The stream stays open, only stopped: restarting it delivers the first block within
         about two block periods here, where opening a new one on PulseAudio takes 1.5 s.
+        (About one restart in six on the virtual device's null sink waits 2 s for its first
+        block; see docs/capture.md.)
         """
         if self._standby_wanted:
             self._paused = True
@@ -293,7 +295,9 @@ class DeviceCapture:
         restart it as :meth:`standby` asks (at once, not at the next poll)."""
         stream = self._stream
         while True:
-            with trio.move_on_after(self.poll_interval):
+            # in standby there is nothing to poll: only a wish to resume wakes the task
+            standing_by = self.state is CaptureState.STANDBY
+            with trio.move_on_after(math.inf if standing_by else self.poll_interval):
                 await self._standby_changed.wait()
             if self._standby_changed.is_set():
                 self._standby_changed = trio.Event()

@@ -27,6 +27,9 @@ from .bridge import CaptureBridge
 from .state import CaptureState
 
 MAX_SLEEP = 0.05
+# In standby the thread waits for the wish to resume, and looks at the stop flag this often
+# (stopping also wakes it: :meth:`SyntheticSource.run`).
+STANDBY_SLEEP = 1.0
 UNPACED_BATCH = 16
 
 
@@ -41,14 +44,15 @@ def run_paced(
     A late wake-up shortens the next sleep instead of accumulating lag; after a stall of over
     a second the grid restarts from now rather than catching up in a burst. A plain sleep
     costs less CPU than an Event wait here; the stop flag is seen within :data:`MAX_SLEEP`.
-    While ``awake`` is clear nothing is called (standby); once set, the grid restarts from now
-    with a tick at once.
+    While ``awake`` is clear nothing is called (standby; whoever sets ``stop`` then sets
+    ``awake`` too, or the stop is seen within :data:`STANDBY_SLEEP`); once set, the grid
+    restarts from now with a tick at once.
     """
     start = time.monotonic()
     ticks = 0
     while not stop.is_set():
         if awake is not None and not awake.is_set():
-            if awake.wait(MAX_SLEEP):
+            if awake.wait(STANDBY_SLEEP):
                 start, ticks = time.monotonic(), 0
             continue
         delay = start + ticks * period - time.monotonic()
@@ -72,7 +76,11 @@ class BlockGenerator(Protocol):
 
 
 class ToneGenerator:
-    """A phase-continuous sine; the phase is kept in float64 so it never drifts audibly."""
+    """A phase-continuous sine; the phase is kept in float64 so it never drifts audibly.
+
+    A block is ``sin(p + nω) = sin(p)·cos(nω) + cos(p)·sin(nω)``: two tables made once per
+    block length, so a block costs two scaled adds instead of a sine per sample (the source
+    thread's work is what an always-on engine pays per block with nobody listening)."""
 
     def __init__(self, frequency: float, amplitude: float, sample_rate: int, channels: int) -> None:
         self.sample_rate = sample_rate
@@ -80,13 +88,20 @@ class ToneGenerator:
         self._step = 2.0 * math.pi * frequency / sample_rate
         self._amplitude = amplitude
         self._phase = 0.0
-        self._ramp: np.ndarray | None = None
+        self._cos: np.ndarray | None = None
+        self._sin: np.ndarray | None = None
+        self._wave: np.ndarray | None = None
 
     def fill(self, out: FloatArray) -> None:
         frames = len(out)
-        if self._ramp is None or len(self._ramp) != frames:
-            self._ramp = np.arange(frames, dtype=np.float64) * self._step
-        wave = np.sin(self._ramp + self._phase) * self._amplitude
+        if self._cos is None or self._sin is None or self._wave is None or len(self._cos) != frames:
+            ramp = np.arange(frames, dtype=np.float64) * self._step
+            self._cos = np.cos(ramp) * self._amplitude
+            self._sin = np.sin(ramp) * self._amplitude
+            self._wave = np.empty(frames, dtype=np.float64)
+        wave = self._wave
+        np.multiply(self._cos, math.sin(self._phase), out=wave)
+        wave += self._sin * math.cos(self._phase)
         out[:] = wave[:, None]
         self._phase = (self._phase + frames * self._step) % (2.0 * math.pi)
 
@@ -193,6 +208,7 @@ class SyntheticSource:
         finally:
             self.state = CaptureState.STOPPED
             stop.set()
+            self._awake.set()
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(thread.join, 2.0)
 
@@ -217,7 +233,7 @@ class SyntheticSource:
         buffer = np.zeros((UNPACED_BATCH * self.block_size, self.channels), dtype=np.float32)
         blocks = [buffer[i : i + self.block_size] for i in range(0, len(buffer), self.block_size)]
         while not stop.is_set():
-            if not self._awake.wait(MAX_SLEEP):
+            if not self._awake.wait(STANDBY_SLEEP):
                 continue
             self.generator.fill(buffer)
             for block in blocks:
