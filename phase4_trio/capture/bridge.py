@@ -268,17 +268,21 @@ class CaptureBridge:
                 return
             if self._pending or capture_time + self._early < self._next_wake:
                 return
-            self._pending = True
             self._schedule_next_wake(capture_time)
-            stats.wakeups += 1
-            try:
-                self._token.run_sync_soon(self.deliver, idempotent=True)
-            except trio.RunFinishedError:
-                self._closed = True
+            self._request_delivery()
         except Exception:
             stats.push_errors += 1
         finally:
             stats.callback_seconds.append(time.perf_counter() - started)
+
+    def _request_delivery(self) -> None:
+        """From a capture thread: have Trio run :meth:`deliver` soon (the only way in)."""
+        self._pending = True
+        self.stats.wakeups += 1
+        try:
+            self._token.run_sync_soon(self.deliver, idempotent=True)
+        except trio.RunFinishedError:
+            self._closed = True
 
     def _schedule_next_wake(self, capture_time: float) -> None:
         """Deliveries on a grid of ``wake_interval`` in capture time; after a gap the grid
@@ -312,12 +316,7 @@ class CaptureBridge:
         self._room_wanted = True
         try:
             if self._listening and self._inbox and not self._pending and not self._closed:
-                self._pending = True
-                self.stats.wakeups += 1
-                try:
-                    self._token.run_sync_soon(self.deliver, idempotent=True)
-                except trio.RunFinishedError:
-                    self._closed = True
+                self._request_delivery()
             if self.congested() and not self._closed:
                 self._room.wait(timeout)
         finally:
@@ -393,20 +392,22 @@ class CaptureBridge:
     def drop_preroll(self) -> None:
         """The source paused: what waits is from before, so it is let go (counted ``resting``)
         and the next listener's stream starts with the first block captured after."""
-        inbox = self._inbox
-        while inbox:
-            try:
-                _index, slot, _time, _status = inbox.popleft()
-            except IndexError:
-                break
-            self._free.append(slot)
-            self.stats.resting += 1
+        self.stats.resting += self._let_go_waiting()
         self._starting = True
 
     def discard_waiting(self) -> None:
         """Shutdown: what still waits in the inbox is counted ``late`` and its slots freed."""
+        self.stats.late += self._let_go_waiting()
+
+    def _let_go_waiting(self) -> int:
+        """Free the slots of every block waiting in the inbox; how many there were."""
         inbox = self._inbox
+        count = 0
         while inbox:
-            _index, slot, _time, _status = inbox.popleft()
+            try:
+                _index, slot, _time, _status = inbox.popleft()
+            except IndexError:  # the audio thread trimmed the pre-roll meanwhile
+                break
             self._free.append(slot)
-            self.stats.late += 1
+            count += 1
+        return count
