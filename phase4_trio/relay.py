@@ -43,6 +43,32 @@ ERROR_LOG_INTERVAL = 5.0
 RESERVED_IDS = ("ws", "metrics", "healthz", "index.html")
 
 
+# The feeds' own counters in /metrics, by engine: name, help, FeedStats attribute.
+_FEED_COUNTERS = (
+    ("phase4_relay_spectra_total", "Spectra received from NATS and routed, by engine.", "received"),
+    (
+        "phase4_relay_decode_errors_total",
+        "Messages on an engine's subject that were not a P4SP spectrum.",
+        "decode_errors",
+    ),
+    (
+        "phase4_relay_frames_missing_total",
+        "Frames absent from an engine's sequence as the relay received it.",
+        "missing",
+    ),
+    (
+        "phase4_relay_router_dropped_total",
+        "Spectra dropped because an engine's router task was behind.",
+        "router_full",
+    ),
+    (
+        "phase4_relay_engine_restarts_total",
+        "Times an engine's frame count started again from below the last one.",
+        "restarts",
+    ),
+)
+
+
 @attrs.define
 class FeedStats:
     """``missing``: frames absent between two consecutive spectra (lost before the relay);
@@ -223,36 +249,10 @@ class Relay:
 
         feeds = self.feeds
         collected = [
-            m.labelled(
-                "phase4_relay_spectra_total",
-                "counter",
-                "Spectra received from NATS and routed, by engine.",
-                per_engine([f.stats.received for f in feeds]),
-            ),
-            m.labelled(
-                "phase4_relay_decode_errors_total",
-                "counter",
-                "Messages on an engine's subject that were not a P4SP spectrum.",
-                per_engine([f.stats.decode_errors for f in feeds]),
-            ),
-            m.labelled(
-                "phase4_relay_frames_missing_total",
-                "counter",
-                "Frames absent from an engine's sequence as the relay received it.",
-                per_engine([f.stats.missing for f in feeds]),
-            ),
-            m.labelled(
-                "phase4_relay_router_dropped_total",
-                "counter",
-                "Spectra dropped because an engine's router task was behind.",
-                per_engine([f.stats.router_full for f in feeds]),
-            ),
-            m.labelled(
-                "phase4_relay_engine_restarts_total",
-                "counter",
-                "Times an engine's frame count started again from below the last one.",
-                per_engine([f.stats.restarts for f in feeds]),
-            ),
+            m.labelled(name, "counter", text, per_engine([getattr(f.stats, stat) for f in feeds]))
+            for name, text, stat in _FEED_COUNTERS
+        ]
+        collected += [
             m.labelled(
                 "phase4_clients_connected",
                 "gauge",

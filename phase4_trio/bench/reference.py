@@ -139,6 +139,11 @@ async def device_floor(
     )  # fmt: skip
     await trio.to_thread.run_sync(stream.start)
     try:
+        # as for the engine's windows: from the first block on (PulseAudio may take 2 s to
+        # deliver it, and PortAudio spends CPU meanwhile), then a warm-up
+        with trio.fail_after(10):
+            while not count[0]:  # noqa: ASYNC110 (PortAudio's thread counts)
+                await trio.sleep(0.05)
         await trio.sleep(min(1.0, seconds / 2))
         cpu, started, first = cpu_seconds(), time.monotonic(), count[0]
         await trio.sleep(seconds)
