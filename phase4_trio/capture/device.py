@@ -267,7 +267,7 @@ class DeviceCapture:
         The stream stays open, only stopped: restarting it delivers the first block within
         about two block periods here, where opening a new one on PulseAudio takes 1.5 s.
         (About one restart in six on the virtual device's null sink waits 2 s for its first
-        block; see docs/capture.md.)
+        block, the sink's own latency; see docs/capture.md.)
         """
         if self._standby_wanted:
             self._paused = True
