@@ -99,7 +99,6 @@ class Engine:
                 StreamInfo(self.views, self.sample_rate, self.fft_size, self.channels),
             )
         self._last_audio = -1.0
-        self._demand: Demand = None
         self._demand_changed = trio.Event()
         self._standing_by = False
         self.standbys = 0
@@ -196,7 +195,6 @@ class Engine:
         it is not the start of the stream the listener will get."""
         bridge = self.bridge
         assert bridge is not None
-        self._demand = demand
         self._demand_changed.set()
         if demand is None:
             bridge.rest()
@@ -214,7 +212,7 @@ class Engine:
         linger = self.config.input.standby_after.seconds
         while True:
             changed = self._demand_changed = trio.Event()
-            if self._demand is None and not self._standing_by:
+            if self.router.demand is None and not self._standing_by:
                 with trio.move_on_after(linger):
                     await changed.wait()
                 if not changed.is_set():

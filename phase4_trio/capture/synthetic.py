@@ -88,20 +88,21 @@ class ToneGenerator:
         self._step = 2.0 * math.pi * frequency / sample_rate
         self._amplitude = amplitude
         self._phase = 0.0
-        self._cos: np.ndarray | None = None
-        self._sin: np.ndarray | None = None
-        self._wave: np.ndarray | None = None
+        # cos(nω) and sin(nω) times the amplitude, and a scratch block, for one block length
+        self._tables: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def fill(self, out: FloatArray) -> None:
         frames = len(out)
-        if self._cos is None or self._sin is None or self._wave is None or len(self._cos) != frames:
+        if self._tables is None or len(self._tables[0]) != frames:
             ramp = np.arange(frames, dtype=np.float64) * self._step
-            self._cos = np.cos(ramp) * self._amplitude
-            self._sin = np.sin(ramp) * self._amplitude
-            self._wave = np.empty(frames, dtype=np.float64)
-        wave = self._wave
-        np.multiply(self._cos, math.sin(self._phase), out=wave)
-        wave += self._sin * math.cos(self._phase)
+            self._tables = (
+                np.cos(ramp) * self._amplitude,
+                np.sin(ramp) * self._amplitude,
+                np.empty(frames, dtype=np.float64),
+            )
+        cos, sin, wave = self._tables
+        np.multiply(cos, math.sin(self._phase), out=wave)
+        wave += sin * math.cos(self._phase)
         out[:] = wave[:, None]
         self._phase = (self._phase + frames * self._step) % (2.0 * math.pi)
 
